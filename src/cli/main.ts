@@ -1,0 +1,278 @@
+// codegen-mt: the command line over the same engine and session code as the extension.
+import * as fs from 'node:fs';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { bundledModelDir } from '../engine/bundledModel';
+import { LocalEngine } from '../engine/localEngine';
+import type { GenerateResult, PromptContext, StopMode } from '../protocol/engine';
+import { EngineError } from '../protocol/errors';
+import { runMultiTurn } from '../session/multiTurn';
+import { formatPrompt, MTPB_HEADER } from '../session/paperFormat';
+
+const USAGE = `Usage: codegen-mt <command> [options]
+
+Commands:
+  tokenize    --text T | --file F                       token ids of a text
+  generate    --prompt T | --prompt-file F              continue a text with the model
+              [--max-new-tokens N] [--temperature T] [--top-p P] [--seed S] [--stop turn|none]
+  perplexity  --prompt T [--history-file F] [--raw-prompt]
+                                                        perplexity of a prompt given its history
+  session     --turns-file F [--header-file F]          the paper's multi-turn protocol, one turn per line
+              [--max-new-tokens N] [--temperature T] [--top-p P] [--seed S]
+
+Options for every command:
+  --model DIR      model folder (config.json + onnx/); default: the bundled test model
+  --variant V      onnx/ file to use (model, model_int8, decoder_model_merged, fp32, int8, q4, ...)
+  --threads N      onnxruntime threads
+  --json           print one JSON object instead of text
+  -h, --help       this text
+`;
+
+class UsageError extends Error {}
+
+const COMMON = {
+  model: { type: 'string' },
+  variant: { type: 'string' },
+  threads: { type: 'string' },
+  json: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+const SAMPLING = {
+  'max-new-tokens': { type: 'string' },
+  temperature: { type: 'string' },
+  'top-p': { type: 'string' },
+  seed: { type: 'string' },
+} as const;
+
+type Values = Record<string, string | boolean | undefined>;
+
+function parse(args: string[], options: ParseArgsConfig['options']): Values {
+  try {
+    return parseArgs({ args, options: { ...COMMON, ...options }, strict: true, allowPositionals: false }).values as Values;
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+function numberOption(values: Values, name: string, integer: boolean): number | undefined {
+  const raw = values[name];
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(n) || (integer && !Number.isInteger(n))) {
+    throw new UsageError(`--${name} must be ${integer ? 'a whole number' : 'a number'}, got "${raw}"`);
+  }
+  return n;
+}
+
+function readTextFile(file: string, what: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`cannot read ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+/** Exactly one of --NAME and --NAME-file (or --file). */
+function textOrFile(values: Values, textName: string, fileName: string): string {
+  const text = values[textName];
+  const file = values[fileName];
+  if ((text === undefined) === (file === undefined)) throw new UsageError(`give exactly one of --${textName} and --${fileName}`);
+  return typeof text === 'string' ? text : readTextFile(file as string, 'file');
+}
+
+async function openEngine(values: Values): Promise<LocalEngine> {
+  const engine = new LocalEngine();
+  await engine.load({
+    modelDir: typeof values.model === 'string' ? values.model : bundledModelDir(),
+    variant: values.variant as string | undefined,
+    threads: numberOption(values, 'threads', true),
+  });
+  return engine;
+}
+
+function samplingOf(values: Values): { maxNewTokens?: number; temperature?: number; topP?: number; seed?: number } {
+  return {
+    maxNewTokens: numberOption(values, 'max-new-tokens', true),
+    temperature: numberOption(values, 'temperature', false),
+    topP: numberOption(values, 'top-p', false),
+    seed: numberOption(values, 'seed', true),
+  };
+}
+
+/** Ctrl-C stops generation cleanly (the partial result is printed); a second one exits at once. */
+function interruptSignal(): AbortSignal {
+  const controller = new AbortController();
+  process.once('SIGINT', () => {
+    controller.abort();
+    process.once('SIGINT', () => process.exit(130));
+  });
+  return controller.signal;
+}
+
+interface Io {
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+async function tokenizeCommand(args: string[], io: Io): Promise<void> {
+  const values = parse(args, { text: { type: 'string' }, file: { type: 'string' } });
+  const text = textOrFile(values, 'text', 'file');
+  // Tokenizing needs no model; still check --model when given, so a typo does not pass silently.
+  const engine = typeof values.model === 'string' ? await openEngine(values) : new LocalEngine();
+  const ids = await engine.tokenize(text);
+  await engine.dispose();
+  io.out(values.json ? JSON.stringify({ ids }) + '\n' : ids.join(' ') + '\n');
+}
+
+async function generateCommand(args: string[], io: Io): Promise<void> {
+  const values = parse(args, { prompt: { type: 'string' }, 'prompt-file': { type: 'string' }, stop: { type: 'string' }, ...SAMPLING });
+  const prompt = textOrFile(values, 'prompt', 'prompt-file');
+  const stop = (values.stop ?? 'turn') as StopMode;
+  if (stop !== 'turn' && stop !== 'none') throw new UsageError(`--stop must be "turn" or "none", got "${values.stop}"`);
+  const engine = await openEngine(values);
+  try {
+    const context: PromptContext = { header: '', turns: [], prompt };
+    const result = await engine.generate(
+      { context, stop, ...samplingOf(values) },
+      { signal: interruptSignal(), onDelta: values.json ? undefined : (d) => io.out(d) },
+    );
+    if (values.json) {
+      io.out(JSON.stringify(generateJson(result)) + '\n');
+    } else {
+      io.out('\n');
+      io.err(summaryLine(result) + '\n');
+    }
+  } finally {
+    await engine.dispose();
+  }
+}
+
+function generateJson(result: GenerateResult): object {
+  return {
+    text: result.text,
+    ids: result.ids,
+    promptTokens: result.promptTokens,
+    stopReason: result.stopReason,
+    seed: result.seed,
+    rawText: result.rawText,
+    reusedTokens: result.reusedTokens,
+    droppedTurns: result.droppedTurns,
+    timings: result.timings,
+  };
+}
+
+function summaryLine(result: GenerateResult): string {
+  const t = result.timings;
+  const rate = t.decodeMs > 0 ? (t.decodeTokens / (t.decodeMs / 1000)).toFixed(1) : '-';
+  return `[${result.ids.length} tokens, stop: ${result.stopReason}, prompt ${result.promptTokens} tokens, first token ${t.timeToFirstTokenMs.toFixed(0)} ms, ${rate} tokens/s, seed ${result.seed}]`;
+}
+
+async function perplexityCommand(args: string[], io: Io): Promise<void> {
+  const values = parse(args, { prompt: { type: 'string' }, 'history-file': { type: 'string' }, 'raw-prompt': { type: 'boolean', default: false } });
+  if (typeof values.prompt !== 'string') throw new UsageError('--prompt is required');
+  const history = typeof values['history-file'] === 'string' ? readTextFile(values['history-file'], 'history file') : '';
+  const prompt = values['raw-prompt'] ? values.prompt : formatPrompt(values.prompt);
+  const engine = await openEngine(values);
+  try {
+    const result = await engine.perplexity({ context: { header: history, turns: [], prompt } });
+    const tokens = result.tokens.map((t) => ({ text: t.text, surprisal: t.surprisal }));
+    if (values.json) {
+      io.out(JSON.stringify({ perplexity: result.perplexity, tokens, promptTokens: result.promptTokens, droppedTurns: result.droppedTurns }) + '\n');
+    } else {
+      io.out(`perplexity ${result.perplexity.toFixed(2)}\n`);
+      for (const t of tokens) io.out(`${t.surprisal.toFixed(2).padStart(7)}  ${JSON.stringify(t.text)}\n`);
+    }
+  } finally {
+    await engine.dispose();
+  }
+}
+
+async function sessionCommand(args: string[], io: Io): Promise<void> {
+  const values = parse(args, { 'turns-file': { type: 'string' }, 'header-file': { type: 'string' }, ...SAMPLING });
+  if (typeof values['turns-file'] !== 'string') throw new UsageError('--turns-file is required');
+  const prompts = readTextFile(values['turns-file'], 'turns file')
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
+  if (prompts.length === 0) throw new UsageError(`${values['turns-file']} has no turns (one natural-language turn per line)`);
+  const header = typeof values['header-file'] === 'string' ? readTextFile(values['header-file'], 'header file') : MTPB_HEADER;
+  const engine = await openEngine(values);
+  try {
+    const human = !values.json;
+    const result = await runMultiTurn(engine, prompts, {
+      header,
+      ...samplingOf(values),
+      signal: interruptSignal(),
+      onTurnStart: (i, prompt) => {
+        if (!human) return;
+        io.out(`\n--- turn ${i + 1}: ${prompt}\n`);
+        return (d: string) => io.out(d);
+      },
+      onTurnEnd: (_i, turn) => {
+        if (human) io.out(`\n[prompt perplexity ${turn.result.prompt.perplexity.toFixed(2)}; ${summaryLine(turn.result).slice(1, -1)}]\n`);
+      },
+    });
+    if (values.json) {
+      io.out(
+        JSON.stringify({
+          program: result.program,
+          turns: result.turns.map((t) => ({
+            prompt: t.prompt,
+            code: t.code,
+            perplexity: t.result.prompt.perplexity,
+            stopReason: t.result.stopReason,
+            promptTokens: t.result.promptTokens,
+            reusedTokens: t.result.reusedTokens,
+            droppedTurns: t.result.droppedTurns,
+            timings: t.result.timings,
+          })),
+        }) + '\n',
+      );
+    } else {
+      io.out(`\n=== program\n${result.program}`);
+    }
+  } finally {
+    await engine.dispose();
+  }
+}
+
+const COMMANDS: Record<string, (args: string[], io: Io) => Promise<void>> = {
+  tokenize: tokenizeCommand,
+  generate: generateCommand,
+  perplexity: perplexityCommand,
+  session: sessionCommand,
+};
+
+/** Runs the CLI; returns the exit code (0 ok, 1 error, 2 usage). */
+export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
+    io.out(USAGE);
+    return command === undefined ? 2 : 0;
+  }
+  const run = COMMANDS[command];
+  if (!run) {
+    io.err(`codegen-mt: unknown command "${command}"\n\n${USAGE}`);
+    return 2;
+  }
+  if (rest.includes('-h') || rest.includes('--help')) {
+    io.out(USAGE);
+    return 0;
+  }
+  try {
+    await run(rest, io);
+    return 0;
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.err(`codegen-mt ${command}: ${err.message}\nRun "codegen-mt --help" for usage.\n`);
+      return 2;
+    }
+    const message = err instanceof EngineError ? err.message : err instanceof Error ? err.stack ?? err.message : String(err);
+    io.err(`codegen-mt ${command}: ${message}\n`);
+    return 1;
+  }
+}
+
+const defaultIo: Io = {
+  out: (text) => void process.stdout.write(text),
+  err: (text) => void process.stderr.write(text),
+};

@@ -1,0 +1,158 @@
+// Reads a model folder in the Hugging Face layout (config.json + onnx/*.onnx) and picks the ONNX variant.
+// Everything that is wrong with a folder is reported as one EngineError naming the file and the problem.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { EngineError } from '../protocol/errors';
+
+export interface CodeGenConfig {
+  readonly nLayer: number;
+  readonly nEmbd: number;
+  readonly nHead: number;
+  readonly headDim: number;
+  readonly rotaryDim: number;
+  readonly nPositions: number;
+  readonly vocabSize: number;
+  readonly eosTokenId: number;
+}
+
+/** onnx/ file stems, best first: full precision, then 8-bit, then smaller; the older merged layout last. */
+export const VARIANT_PREFERENCE = [
+  'model',
+  'model_quantized',
+  'model_int8',
+  'model_uint8',
+  'model_fp16',
+  'model_q4',
+  'model_q4f16',
+  'model_bnb4',
+  'decoder_model_merged',
+  'decoder_model_merged_quantized',
+] as const;
+
+/** Short names users may type for a variant. */
+const VARIANT_ALIASES: Readonly<Record<string, string>> = {
+  fp32: 'model',
+  quantized: 'model_quantized',
+  int8: 'model_int8',
+  uint8: 'model_uint8',
+  fp16: 'model_fp16',
+  q4: 'model_q4',
+  q4f16: 'model_q4f16',
+  bnb4: 'model_bnb4',
+  merged: 'decoder_model_merged',
+  'merged-quantized': 'decoder_model_merged_quantized',
+  merged_quantized: 'decoder_model_merged_quantized',
+};
+
+export interface ResolvedModelFolder {
+  readonly modelDir: string;
+  readonly config: CodeGenConfig;
+  readonly variant: string;
+  readonly onnxFile: string;
+  readonly availableVariants: readonly string[];
+}
+
+export function readCodeGenConfig(modelDir: string): CodeGenConfig {
+  const file = path.join(modelDir, 'config.json');
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    throw new EngineError(
+      'invalid-model',
+      `${file} is missing: ${modelDir} is not a CodeGen model folder (expected config.json and onnx/model.onnx, as published on the Hugging Face hub).`,
+    );
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new EngineError('invalid-model', `${file} is not valid JSON (${(err as Error).message}).`);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new EngineError('invalid-model', `${file} must hold a JSON object.`);
+  }
+  const c = raw as Record<string, unknown>;
+  if (c.model_type !== 'codegen') {
+    throw new EngineError(
+      'invalid-model',
+      `${file} says model_type ${JSON.stringify(c.model_type)}; only CodeGen models (model_type "codegen") are supported.`,
+    );
+  }
+  const int = (key: string, fallback?: number): number => {
+    const v = c[key] ?? fallback;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
+      throw new EngineError('invalid-model', `${file}: "${key}" must be a positive integer, found ${JSON.stringify(c[key])}.`);
+    }
+    return v;
+  };
+  const nLayer = int('n_layer');
+  const nEmbd = int('n_embd');
+  const nHead = int('n_head');
+  if (nEmbd % nHead !== 0) {
+    throw new EngineError('invalid-model', `${file}: n_embd (${nEmbd}) is not a multiple of n_head (${nHead}).`);
+  }
+  const nPositions = int('n_positions', typeof c.n_ctx === 'number' ? c.n_ctx : undefined);
+  const vocabSize = int('vocab_size');
+  if (vocabSize < 50295) {
+    throw new EngineError('invalid-model', `${file}: vocab_size ${vocabSize} is smaller than CodeGen's tokenizer (50295).`);
+  }
+  return {
+    nLayer,
+    nEmbd,
+    nHead,
+    headDim: nEmbd / nHead,
+    rotaryDim: int('rotary_dim'),
+    nPositions,
+    vocabSize,
+    eosTokenId: int('eos_token_id', 50256),
+  };
+}
+
+/** The onnx/ variants present in a folder, in order of preference (unknown stems last, alphabetically). */
+export function listVariants(modelDir: string): string[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(path.join(modelDir, 'onnx'));
+  } catch {
+    return [];
+  }
+  const stems = names.filter((n) => n.endsWith('.onnx')).map((n) => n.slice(0, -'.onnx'.length));
+  const rank = (s: string): number => {
+    const i = (VARIANT_PREFERENCE as readonly string[]).indexOf(s);
+    return i < 0 ? VARIANT_PREFERENCE.length : i;
+  };
+  return stems.sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+}
+
+export function resolveModelFolder(modelDir: string, requestedVariant?: string): ResolvedModelFolder {
+  const dir = path.resolve(modelDir);
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(dir);
+  } catch {
+    throw new EngineError('model-not-found', `Model folder ${dir} does not exist.`);
+  }
+  if (!stat.isDirectory()) throw new EngineError('invalid-model', `${dir} is a file, not a model folder.`);
+  const config = readCodeGenConfig(dir);
+  const available = listVariants(dir);
+  if (available.length === 0) {
+    throw new EngineError(
+      'invalid-model',
+      `${path.join(dir, 'onnx')} has no .onnx file: put onnx/model.onnx (or a variant such as onnx/model_int8.onnx) there.`,
+    );
+  }
+  let variant: string;
+  if (requestedVariant === undefined || requestedVariant === '') {
+    variant = available[0];
+  } else {
+    variant = VARIANT_ALIASES[requestedVariant] ?? requestedVariant;
+    if (!available.includes(variant)) {
+      throw new EngineError(
+        'invalid-model',
+        `Variant "${requestedVariant}" is not in ${path.join(dir, 'onnx')} (expected ${variant}.onnx); available: ${available.join(', ')}.`,
+      );
+    }
+  }
+  return { modelDir: dir, config, variant, onnxFile: path.join(dir, 'onnx', `${variant}.onnx`), availableVariants: available };
+}

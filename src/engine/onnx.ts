@@ -1,0 +1,195 @@
+// The only module that touches onnxruntime-node: opens a CodeGen decoder in either published layout, checks
+// that its inputs fit the config, and runs one forward pass over new tokens given the past keys and values.
+import * as fs from 'node:fs';
+import * as ort from 'onnxruntime-node';
+import type { TokenId } from '../protocol/engine';
+import { EngineError } from '../protocol/errors';
+import type { CodeGenConfig } from './modelFolder';
+
+type KvData = Float32Array | Uint16Array; // float16 travels as raw 16-bit words
+
+/** Keys and values of the tokens seen so far, for every layer. Immutable: a forward pass returns a new one. */
+export interface PastState {
+  readonly length: number;
+  /** [key, value] tensors per layer, each [1, n_head, length, head_dim]. */
+  readonly tensors: readonly ort.Tensor[];
+}
+
+export interface ForwardResult {
+  /** [seq, vocab] row-major, float32 whatever the model's own type. */
+  readonly logits: Float32Array;
+  readonly past: PastState;
+}
+
+export class OnnxDecoder {
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    private readonly config: CodeGenConfig,
+    readonly layout: 'newer' | 'merged',
+    readonly kvType: 'float32' | 'float16',
+    private readonly hasPositionIds: boolean,
+  ) {}
+
+  static async open(onnxFile: string, config: CodeGenConfig, threads?: number): Promise<OnnxDecoder> {
+    let size: number;
+    try {
+      size = fs.statSync(onnxFile).size;
+    } catch {
+      throw new EngineError('model-not-found', `${onnxFile} does not exist.`);
+    }
+    if (size === 0) throw new EngineError('invalid-model', `${onnxFile} is empty: download it again.`);
+    const options: ort.InferenceSession.SessionOptions = {
+      executionProviders: ['cpu'],
+      graphOptimizationLevel: 'all',
+      ...(threads && threads > 0 ? { intraOpNumThreads: threads } : {}),
+    };
+    let session: ort.InferenceSession;
+    try {
+      session = await ort.InferenceSession.create(onnxFile, options);
+    } catch (err) {
+      throw new EngineError(
+        'invalid-model',
+        `${onnxFile} could not be loaded by onnxruntime (${firstLine(err)}); the file may be truncated or corrupt: download it again.`,
+      );
+    }
+    try {
+      const { layout, kvType, hasPositionIds } = checkSignature(session, config, onnxFile);
+      return new OnnxDecoder(session, config, layout, kvType, hasPositionIds);
+    } catch (err) {
+      await session.release();
+      throw err;
+    }
+  }
+
+  emptyPast(): PastState {
+    const tensors: ort.Tensor[] = [];
+    for (let i = 0; i < 2 * this.config.nLayer; i++) tensors.push(this.kvTensor(new (this.kvArray())(0), 0));
+    return { length: 0, tensors };
+  }
+
+  /** Runs the model on `ids`, which follow the `past.length` tokens already in `past`. */
+  async forward(ids: readonly TokenId[], past: PastState): Promise<ForwardResult> {
+    const seq = ids.length;
+    const total = past.length + seq;
+    const feeds: Record<string, ort.Tensor> = {
+      input_ids: new ort.Tensor('int64', BigInt64Array.from(ids, BigInt), [1, seq]),
+      attention_mask: new ort.Tensor('int64', new BigInt64Array(total).fill(1n), [1, total]),
+    };
+    if (this.hasPositionIds) {
+      const positions = new BigInt64Array(seq);
+      for (let i = 0; i < seq; i++) positions[i] = BigInt(past.length + i);
+      feeds.position_ids = new ort.Tensor('int64', positions, [1, seq]);
+    }
+    if (this.layout === 'merged') {
+      feeds.use_cache_branch = new ort.Tensor('bool', Uint8Array.of(past.length > 0 ? 1 : 0), [1]);
+    }
+    for (let i = 0; i < this.config.nLayer; i++) {
+      feeds[`past_key_values.${i}.key`] = past.tensors[2 * i];
+      feeds[`past_key_values.${i}.value`] = past.tensors[2 * i + 1];
+    }
+    const out = await this.session.run(feeds);
+    const tensors: ort.Tensor[] = [];
+    for (let i = 0; i < this.config.nLayer; i++) {
+      tensors.push(out[`present.${i}.key`], out[`present.${i}.value`]);
+    }
+    const raw = out.logits.data as Float32Array | Uint16Array;
+    const logits = raw instanceof Float32Array ? raw : halfToFloat(raw);
+    return { logits, past: { length: total, tensors } };
+  }
+
+  /** The first `length` positions of `past` (copies: onnxruntime owns no reference to them). */
+  truncatePast(past: PastState, length: number): PastState {
+    if (length >= past.length) return past;
+    if (length === 0) return this.emptyPast();
+    const { nHead, headDim } = this.config;
+    const Ctor = this.kvArray();
+    const tensors = past.tensors.map((t) => {
+      const src = t.data as KvData;
+      const dst = new Ctor(nHead * length * headDim);
+      for (let h = 0; h < nHead; h++) {
+        const from = h * past.length * headDim;
+        dst.set(src.subarray(from, from + length * headDim), h * length * headDim);
+      }
+      return this.kvTensor(dst, length);
+    });
+    return { length, tensors };
+  }
+
+  async dispose(): Promise<void> {
+    await this.session.release();
+  }
+
+  private kvArray(): typeof Float32Array | typeof Uint16Array {
+    return this.kvType === 'float16' ? Uint16Array : Float32Array;
+  }
+
+  private kvTensor(data: KvData, length: number): ort.Tensor {
+    return new ort.Tensor(this.kvType, data, [1, this.config.nHead, length, this.config.headDim]);
+  }
+}
+
+function checkSignature(
+  session: ort.InferenceSession,
+  config: CodeGenConfig,
+  file: string,
+): { layout: 'newer' | 'merged'; kvType: 'float32' | 'float16'; hasPositionIds: boolean } {
+  const inputs = new Map(session.inputMetadata.map((m) => [m.name, m]));
+  const outputs = new Set(session.outputNames);
+  const problems: string[] = [];
+  for (const name of ['input_ids', 'attention_mask']) if (!inputs.has(name)) problems.push(`no input "${name}"`);
+  if (!outputs.has('logits')) problems.push('no output "logits"');
+  const pastLayers = [...inputs.keys()].filter((n) => /^past_key_values\.\d+\.key$/.test(n)).length;
+  if (pastLayers !== config.nLayer) {
+    problems.push(`${pastLayers} layers of past_key_values inputs, but config.json has n_layer ${config.nLayer}`);
+  }
+  let kvType: 'float32' | 'float16' = 'float32';
+  for (let i = 0; i < config.nLayer && problems.length === 0; i++) {
+    for (const kind of ['key', 'value']) {
+      const meta = inputs.get(`past_key_values.${i}.${kind}`);
+      if (!meta) {
+        problems.push(`no input "past_key_values.${i}.${kind}"`);
+        continue;
+      }
+      if (!outputs.has(`present.${i}.${kind}`)) problems.push(`no output "present.${i}.${kind}"`);
+      if (meta.isTensor) {
+        if (meta.type === 'float16') kvType = 'float16';
+        else if (meta.type !== 'float32') problems.push(`past_key_values.${i}.${kind} has type ${meta.type}`);
+        const [, heads, , dim] = meta.shape;
+        if (typeof heads === 'number' && heads !== config.nHead) {
+          problems.push(`past_key_values.${i}.${kind} has ${heads} heads, config.json has n_head ${config.nHead}`);
+        }
+        if (typeof dim === 'number' && dim !== config.headDim) {
+          problems.push(`past_key_values.${i}.${kind} has head size ${dim}, config.json implies ${config.headDim}`);
+        }
+      }
+    }
+  }
+  if (problems.length > 0) {
+    throw new EngineError(
+      'invalid-model',
+      `${file} does not fit config.json or is not a CodeGen decoder with a KV cache: ${problems.slice(0, 4).join('; ')}.`,
+    );
+  }
+  const layout = inputs.has('use_cache_branch') ? 'merged' : 'newer';
+  return { layout, kvType, hasPositionIds: inputs.has('position_ids') };
+}
+
+function firstLine(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  return text.split('\n')[0].slice(0, 300);
+}
+
+/** IEEE 754 half to single precision. */
+export function halfToFloat(src: Uint16Array): Float32Array {
+  const out = new Float32Array(src.length);
+  for (let i = 0; i < src.length; i++) {
+    const h = src[i];
+    const sign = h & 0x8000 ? -1 : 1;
+    const exp = (h >> 10) & 0x1f;
+    const frac = h & 0x3ff;
+    if (exp === 0) out[i] = sign * frac * 2 ** -24;
+    else if (exp === 31) out[i] = frac ? NaN : sign * Infinity;
+    else out[i] = sign * (1 + frac / 1024) * 2 ** (exp - 15);
+  }
+  return out;
+}

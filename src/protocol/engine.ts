@@ -1,0 +1,147 @@
+// The engine's public contract: declared once, used by the in-process engine, the worker client,
+// the worker itself, the session code, the CLI and (later) the extension host. Types only.
+
+/** A token id of the CodeGen vocabulary (0 .. 50294 for text; the model's logits have 51200). */
+export type TokenId = number;
+
+/** How a completion ends. `turn`: the paper's MTPB turn rules; `none`: raw continuation. */
+export type StopMode = 'turn' | 'none';
+
+export type StopReason =
+  | 'turn-end' // a turn stop rule fired; the text is truncated before it
+  | 'eos' // the model produced <|endoftext|>
+  | 'max-new-tokens' // the per-call token budget ran out
+  | 'context-full' // n_positions reached
+  | 'cancelled'; // the caller's AbortSignal fired
+
+export interface LoadOptions {
+  /** A folder in the Hugging Face layout: config.json and onnx/*.onnx. */
+  readonly modelDir: string;
+  /**
+   * Which ONNX file of onnx/: its stem (`model`, `model_int8`, `decoder_model_merged_quantized`, ...) or a
+   * short alias (`fp32`, `int8`, `quantized`, `q4`, `fp16`, `merged`, ...). Default: the best one present.
+   */
+  readonly variant?: string;
+  /** onnxruntime intra-op threads; default: onnxruntime's own choice. */
+  readonly threads?: number;
+}
+
+export interface ModelInfo {
+  readonly modelDir: string;
+  readonly variant: string;
+  readonly onnxFile: string;
+  readonly layout: 'newer' | 'merged';
+  readonly availableVariants: readonly string[];
+  readonly nLayer: number;
+  readonly nHead: number;
+  readonly headDim: number;
+  readonly nPositions: number;
+  readonly vocabSize: number;
+  readonly kvType: 'float32' | 'float16';
+  readonly loadMs: number;
+}
+
+/**
+ * A prompt given its history, in the paper's format, as the pieces that may be dropped when the context is too
+ * long. The model sees `header + turns.join('') + prompt` and continues after it.
+ */
+export interface PromptContext {
+  /** Always kept (the paper's `# Import libraries.` block, or whatever precedes the first turn). */
+  readonly header: string;
+  /** Earlier turns, oldest first, each already formatted (`# prompt\n` + code + `\n\n`). Dropped oldest first. */
+  readonly turns: readonly string[];
+  /** The new turn's prompt as the model sees it (`# prompt\n`). Never cut. */
+  readonly prompt: string;
+}
+
+export interface SamplingOptions {
+  /** 0 means greedy. Default 0.2 (the paper's). */
+  readonly temperature?: number;
+  /** Nucleus sampling mass. Default 0.95 (the paper's). */
+  readonly topP?: number;
+  /** Seed of the sampler's RNG: the same seed gives the same output. Default: a random seed, reported back. */
+  readonly seed?: number;
+}
+
+export interface GenerateRequest extends SamplingOptions {
+  readonly context: PromptContext;
+  /** Budget of new tokens. Default 128 (the paper's per-turn budget). */
+  readonly maxNewTokens?: number;
+  /** Default `turn`. */
+  readonly stop?: StopMode;
+}
+
+export interface TokenSurprisal {
+  /** The token's text (whitespace as is; a token holding part of a multi-byte character shows U+FFFD). */
+  readonly text: string;
+  /** -ln p(token | everything before it), in nats. */
+  readonly surprisal: number;
+  /** The token's character span in the prompt string [start, end). */
+  readonly start: number;
+  readonly end: number;
+}
+
+export interface PromptScore {
+  /** exp(mean surprisal) over the prompt's tokens. */
+  readonly perplexity: number;
+  readonly tokens: readonly TokenSurprisal[];
+}
+
+export interface ContextReport {
+  /** Tokens the model was conditioned on (after any dropping). */
+  readonly promptTokens: number;
+  /** How many of the oldest turns were left out to fit n_positions. */
+  readonly droppedTurns: number;
+  /** Tokens whose keys and values came from the cache of an earlier call. */
+  readonly reusedTokens: number;
+}
+
+export interface GenerateTimings {
+  readonly tokenizeMs: number;
+  /** Forward passes over the context tokens that were not in the cache. */
+  readonly prefillMs: number;
+  readonly prefillTokens: number;
+  /** From the request's start to the first generated token. */
+  readonly timeToFirstTokenMs: number;
+  /** Sampling loop after the first token. */
+  readonly decodeMs: number;
+  readonly decodeTokens: number;
+  readonly totalMs: number;
+}
+
+export interface GenerateResult extends ContextReport {
+  /** The completion: truncated by the turn rules when stop is `turn`. */
+  readonly text: string;
+  /** Everything that was decoded before stopping (equals `text` when stop is `none`). */
+  readonly rawText: string;
+  /** Generated token ids (EOS excluded), including any beyond the turn's end that were decoded. */
+  readonly ids: readonly TokenId[];
+  readonly stopReason: StopReason;
+  readonly seed: number;
+  /** The prompt's perplexity, from the same forward pass that prefilled it. */
+  readonly prompt: PromptScore;
+  readonly timings: GenerateTimings;
+}
+
+export interface PerplexityRequest {
+  readonly context: PromptContext;
+}
+
+export interface PerplexityResult extends PromptScore, ContextReport {
+  readonly timings: { readonly tokenizeMs: number; readonly prefillMs: number; readonly totalMs: number };
+}
+
+export interface GenerateCallbacks {
+  /** Called with each new piece of completion text, never half a character, never past a turn's end. */
+  readonly onDelta?: (delta: string) => void;
+  readonly signal?: AbortSignal;
+}
+
+/** The engine, in this process (CLI, tests) or behind a worker client (the extension). */
+export interface Engine {
+  load(options: LoadOptions): Promise<ModelInfo>;
+  tokenize(text: string): Promise<TokenId[]>;
+  generate(request: GenerateRequest, callbacks?: GenerateCallbacks): Promise<GenerateResult>;
+  perplexity(request: PerplexityRequest, signal?: AbortSignal): Promise<PerplexityResult>;
+  dispose(): Promise<void>;
+}

@@ -1,0 +1,39 @@
+// The host <-> worker wire: each method declared once, typed, named `area/verb`. Streaming deltas travel as
+// notifications tagged with the id the client chose for that generation; Stop is `$/cancelRequest`.
+import { NotificationType, RequestType, RequestType0 } from 'vscode-jsonrpc/node';
+import type {
+  GenerateRequest,
+  GenerateResult,
+  LoadOptions,
+  ModelInfo,
+  PerplexityRequest,
+  PerplexityResult,
+  TokenId,
+} from '../protocol/engine';
+import type { SerializedEngineError } from '../protocol/errors';
+
+export interface GenerateParams {
+  readonly streamId: number;
+  readonly request: GenerateRequest;
+}
+
+export interface DeltaParams {
+  readonly streamId: number;
+  readonly delta: string;
+}
+
+export interface FatalParams {
+  readonly message: string;
+}
+
+export const LoadRequest = new RequestType<LoadOptions, ModelInfo, SerializedEngineError>('engine/load');
+export const TokenizeRequest = new RequestType<{ text: string }, TokenId[], SerializedEngineError>('engine/tokenize');
+export const GenerateRpc = new RequestType<GenerateParams, GenerateResult, SerializedEngineError>('engine/generate');
+export const PerplexityRpc = new RequestType<PerplexityRequest, PerplexityResult, SerializedEngineError>('engine/perplexity');
+export const DisposeRequest = new RequestType0<void, SerializedEngineError>('engine/dispose');
+export const DeltaNotification = new NotificationType<DeltaParams>('engine/delta');
+/** The worker's own uncaught exception, sent just before it exits. */
+export const FatalNotification = new NotificationType<FatalParams>('engine/fatal');
+
+/** JSON-RPC error code under which EngineErrors travel (in the server-defined range). */
+export const ENGINE_ERROR_CODE = -32001;
