@@ -72,7 +72,7 @@ export interface GenerateRequest extends SamplingOptions {
 }
 
 export interface TokenSurprisal {
-  /** The token's text (whitespace as is; a token holding part of a multi-byte character shows U+FFFD). */
+  /** The prompt text the token covers (a token holding part of a multi-byte character covers that character). */
   readonly text: string;
   /** -ln p(token | everything before it), in nats. */
   readonly surprisal: number;
