@@ -1,12 +1,21 @@
 // codegen-mt: the command line over the same engine and session code as the extension.
-import * as fs from 'node:fs';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { bundledModelDir } from '../engine/bundledModel';
 import { LocalEngine } from '../engine/localEngine';
 import type { GenerateResult, PromptContext, StopMode } from '../protocol/engine';
 import { EngineError } from '../protocol/errors';
 import { runMultiTurn } from '../session/multiTurn';
 import { formatPrompt, MTPB_HEADER } from '../session/paperFormat';
+import {
+  interruptSignal,
+  numberOption,
+  openEngine,
+  parse,
+  readTextFile,
+  samplingOf,
+  SAMPLING,
+  textOrFile,
+  UsageError,
+  type Io,
+} from './common';
 
 const USAGE = `Usage: codegen-mt <command> [options]
 
@@ -26,92 +35,6 @@ Options for every command:
   --json           print one JSON object instead of text
   -h, --help       this text
 `;
-
-class UsageError extends Error {}
-
-const COMMON = {
-  model: { type: 'string' },
-  variant: { type: 'string' },
-  threads: { type: 'string' },
-  json: { type: 'boolean', default: false },
-  help: { type: 'boolean', short: 'h', default: false },
-} as const;
-const SAMPLING = {
-  'max-new-tokens': { type: 'string' },
-  temperature: { type: 'string' },
-  'top-p': { type: 'string' },
-  seed: { type: 'string' },
-} as const;
-
-type Values = Record<string, string | boolean | undefined>;
-
-function parse(args: string[], options: ParseArgsConfig['options']): Values {
-  try {
-    return parseArgs({ args, options: { ...COMMON, ...options }, strict: true, allowPositionals: false }).values as Values;
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-}
-
-function numberOption(values: Values, name: string, integer: boolean): number | undefined {
-  const raw = values[name];
-  if (raw === undefined) return undefined;
-  const n = Number(raw);
-  if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(n) || (integer && !Number.isInteger(n))) {
-    throw new UsageError(`--${name} must be ${integer ? 'a whole number' : 'a number'}, got "${raw}"`);
-  }
-  return n;
-}
-
-function readTextFile(file: string, what: string): string {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new UsageError(`cannot read ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-}
-
-/** Exactly one of --NAME and --NAME-file (or --file). */
-function textOrFile(values: Values, textName: string, fileName: string): string {
-  const text = values[textName];
-  const file = values[fileName];
-  if ((text === undefined) === (file === undefined)) throw new UsageError(`give exactly one of --${textName} and --${fileName}`);
-  return typeof text === 'string' ? text : readTextFile(file as string, 'file');
-}
-
-async function openEngine(values: Values): Promise<LocalEngine> {
-  const engine = new LocalEngine();
-  await engine.load({
-    modelDir: typeof values.model === 'string' ? values.model : bundledModelDir(),
-    variant: values.variant as string | undefined,
-    threads: numberOption(values, 'threads', true),
-  });
-  return engine;
-}
-
-function samplingOf(values: Values): { maxNewTokens?: number; temperature?: number; topP?: number; seed?: number } {
-  return {
-    maxNewTokens: numberOption(values, 'max-new-tokens', true),
-    temperature: numberOption(values, 'temperature', false),
-    topP: numberOption(values, 'top-p', false),
-    seed: numberOption(values, 'seed', true),
-  };
-}
-
-/** Ctrl-C stops generation cleanly (the partial result is printed); a second one exits at once. */
-function interruptSignal(): AbortSignal {
-  const controller = new AbortController();
-  process.once('SIGINT', () => {
-    controller.abort();
-    process.once('SIGINT', () => process.exit(130));
-  });
-  return controller.signal;
-}
-
-interface Io {
-  out: (text: string) => void;
-  err: (text: string) => void;
-}
 
 async function tokenizeCommand(args: string[], io: Io): Promise<void> {
   const values = parse(args, { text: { type: 'string' }, file: { type: 'string' } });

@@ -1,0 +1,93 @@
+// Shared by the CLI's commands: option parsing, reading inputs, opening the engine, Ctrl-C.
+import * as fs from 'node:fs';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { bundledModelDir } from '../engine/bundledModel';
+import { LocalEngine } from '../engine/localEngine';
+
+/** A mistake in the command line: printed with a pointer to --help, exit code 2. */
+export class UsageError extends Error {}
+
+export const COMMON = {
+  model: { type: 'string' },
+  variant: { type: 'string' },
+  threads: { type: 'string' },
+  json: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+export const SAMPLING = {
+  'max-new-tokens': { type: 'string' },
+  temperature: { type: 'string' },
+  'top-p': { type: 'string' },
+  seed: { type: 'string' },
+} as const;
+
+export type Values = Record<string, string | boolean | undefined>;
+
+export function parse(args: string[], options: ParseArgsConfig['options']): Values {
+  try {
+    return parseArgs({ args, options: { ...COMMON, ...options }, strict: true, allowPositionals: false }).values as Values;
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+export function numberOption(values: Values, name: string, integer: boolean): number | undefined {
+  const raw = values[name];
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(n) || (integer && !Number.isInteger(n))) {
+    throw new UsageError(`--${name} must be ${integer ? 'a whole number' : 'a number'}, got "${raw}"`);
+  }
+  return n;
+}
+
+export function readTextFile(file: string, what: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`cannot read ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+/** Exactly one of --NAME and --NAME-file (or --file). */
+export function textOrFile(values: Values, textName: string, fileName: string): string {
+  const text = values[textName];
+  const file = values[fileName];
+  if ((text === undefined) === (file === undefined)) throw new UsageError(`give exactly one of --${textName} and --${fileName}`);
+  return typeof text === 'string' ? text : readTextFile(file as string, 'file');
+}
+
+export async function openEngine(values: Values): Promise<LocalEngine> {
+  const engine = new LocalEngine();
+  await engine.load({
+    modelDir: typeof values.model === 'string' ? values.model : bundledModelDir(),
+    variant: values.variant as string | undefined,
+    threads: numberOption(values, 'threads', true),
+  });
+  return engine;
+}
+
+export function samplingOf(values: Values): { maxNewTokens?: number; temperature?: number; topP?: number; seed?: number } {
+  return {
+    maxNewTokens: numberOption(values, 'max-new-tokens', true),
+    temperature: numberOption(values, 'temperature', false),
+    topP: numberOption(values, 'top-p', false),
+    seed: numberOption(values, 'seed', true),
+  };
+}
+
+/** Ctrl-C stops generation cleanly (the partial result is printed); a second one exits at once. */
+export function interruptSignal(): AbortSignal {
+  const controller = new AbortController();
+  process.once('SIGINT', () => {
+    controller.abort();
+    process.once('SIGINT', () => process.exit(130));
+  });
+  return controller.signal;
+}
+
+export interface Io {
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+

@@ -1,0 +1,125 @@
+// Messages between the extension host and the panel's webview: readonly unions on `type`, the direction in
+// the name, declared once for both sides. Every message from the webview is checked by parseFromWebview()
+// before the host acts on it. No imports: the webview bundle includes this file.
+
+export type TurnState =
+  | 'generating' // code is streaming in
+  | 'proposed' // generated, waiting for accept / reject / regenerate / edit
+  | 'accepted' // inserted into the editor and part of the history
+  | 'rejected' // discarded; its prompt stays editable
+  | 'cancelled' // stopped by the user; what was generated can still be accepted
+  | 'failed'; // the engine failed; Retry
+
+export type PerplexityLevel = 'low' | 'medium' | 'high';
+
+export interface SurprisingWord {
+  readonly text: string;
+  readonly surprisal: number;
+}
+
+export interface PromptPerplexityView {
+  readonly perplexity: number;
+  readonly level: PerplexityLevel;
+  /** The most surprising tokens of the prompt, most surprising first. */
+  readonly surprising: readonly SurprisingWord[];
+}
+
+export interface TurnView {
+  readonly id: string;
+  readonly prompt: string;
+  readonly code: string;
+  readonly state: TurnState;
+  readonly perplexity?: PromptPerplexityView;
+  readonly error?: string;
+  /** Earlier turns left out of the context to fit the model. */
+  readonly droppedTurns?: number;
+  readonly tokensPerSecond?: number;
+}
+
+export interface SessionSummary {
+  readonly id: string;
+  readonly title: string;
+  readonly updatedAt: number;
+  readonly turnCount: number;
+}
+
+export type ModelState = 'none' | 'loading' | 'ready' | 'generating' | 'error';
+
+export interface ModelStatusView {
+  readonly state: ModelState;
+  /** Folder name and variant, e.g. "codegen-350M-mono (model_int8)". */
+  readonly label: string;
+  readonly message?: string;
+  readonly tokensPerSecond?: number;
+}
+
+export interface PanelState {
+  readonly sessionId: string;
+  readonly turns: readonly TurnView[];
+  readonly sessions: readonly SessionSummary[];
+  readonly model: ModelStatusView;
+  readonly draft: string;
+}
+
+export type ToWebview =
+  | { readonly type: 'init'; readonly state: PanelState }
+  | { readonly type: 'turn'; readonly turn: TurnView }
+  | { readonly type: 'turnDelta'; readonly turnId: string; readonly delta: string }
+  | { readonly type: 'draftPerplexity'; readonly draft: string; readonly perplexity: PromptPerplexityView | null }
+  | { readonly type: 'model'; readonly model: ModelStatusView }
+  | { readonly type: 'sessions'; readonly sessions: readonly SessionSummary[] }
+  | { readonly type: 'focusInput' };
+
+export type FromWebview =
+  | { readonly type: 'ready' }
+  | { readonly type: 'submit'; readonly prompt: string }
+  | { readonly type: 'accept'; readonly turnId: string; readonly code?: string }
+  | { readonly type: 'reject'; readonly turnId: string }
+  | { readonly type: 'regenerate'; readonly turnId: string }
+  | { readonly type: 'retry'; readonly turnId: string }
+  | { readonly type: 'stop'; readonly turnId: string }
+  | { readonly type: 'draftChanged'; readonly draft: string }
+  | { readonly type: 'newSession' }
+  | { readonly type: 'openSession'; readonly sessionId: string }
+  | { readonly type: 'exportSession' }
+  | { readonly type: 'chooseModel' };
+
+/** Longest prompt or code the host accepts from the webview (a generous bound against runaway messages). */
+export const MAX_TEXT_LENGTH = 100_000;
+
+type Shape = Record<string, 'string' | 'string?'>;
+const SHAPES: { readonly [K in FromWebview['type']]: Shape } = {
+  ready: {},
+  submit: { prompt: 'string' },
+  accept: { turnId: 'string', code: 'string?' },
+  reject: { turnId: 'string' },
+  regenerate: { turnId: 'string' },
+  retry: { turnId: 'string' },
+  stop: { turnId: 'string' },
+  draftChanged: { draft: 'string' },
+  newSession: {},
+  openSession: { sessionId: 'string' },
+  exportSession: {},
+  chooseModel: {},
+};
+
+/**
+ * The message if it is exactly one of FromWebview (known type, the right fields with the right types, no
+ * others, strings within MAX_TEXT_LENGTH); otherwise undefined. The webview is not trusted blindly.
+ */
+export function parseFromWebview(data: unknown): FromWebview | undefined {
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) return undefined;
+  const message = data as Record<string, unknown>;
+  const type = message.type;
+  if (typeof type !== 'string' || !Object.prototype.hasOwnProperty.call(SHAPES, type)) return undefined;
+  const shape = SHAPES[type as FromWebview['type']];
+  for (const key of Object.keys(message)) {
+    if (key !== 'type' && !Object.prototype.hasOwnProperty.call(shape, key)) return undefined;
+  }
+  for (const [key, kind] of Object.entries(shape)) {
+    const value = message[key];
+    if (value === undefined && kind === 'string?') continue;
+    if (typeof value !== 'string' || value.length > MAX_TEXT_LENGTH) return undefined;
+  }
+  return message as unknown as FromWebview;
+}

@@ -1,0 +1,56 @@
+// A prompt's score as the UI shows it: the number, a level by the user's thresholds, the most surprising words.
+import type { PromptScore } from '../protocol/engine';
+import type { PerplexityLevel, PromptPerplexityView, SurprisingWord } from '../protocol/webview';
+
+export interface PerplexityThresholds {
+  /** At or below: `low` (good). */
+  readonly low: number;
+  /** At or above: `high` (likely to be misunderstood). */
+  readonly high: number;
+}
+
+export const DEFAULT_THRESHOLDS: PerplexityThresholds = { low: 8, high: 20 };
+
+export function perplexityLevel(perplexity: number, thresholds: PerplexityThresholds): PerplexityLevel {
+  if (perplexity <= thresholds.low) return 'low';
+  if (perplexity >= thresholds.high) return 'high';
+  return 'medium';
+}
+
+/** The `count` most surprising tokens with visible text (trimmed), most surprising first. */
+export function surprisingWords(score: PromptScore, count = 3): SurprisingWord[] {
+  return score.tokens
+    .map((t) => ({ text: t.text.trim(), surprisal: t.surprisal }))
+    .filter((t) => t.text !== '' && t.text !== '#' && Number.isFinite(t.surprisal))
+    .sort((a, b) => b.surprisal - a.surprisal)
+    .slice(0, count);
+}
+
+export function perplexityView(score: PromptScore, thresholds: PerplexityThresholds): PromptPerplexityView {
+  return {
+    perplexity: score.perplexity,
+    level: perplexityLevel(score.perplexity, thresholds),
+    surprising: surprisingWords(score),
+  };
+}
+
+/** The inline hint's text, e.g. `ppl 7.9`. */
+export function formatPerplexity(perplexity: number): string {
+  if (!Number.isFinite(perplexity)) return 'ppl ?';
+  return `ppl ${perplexity >= 100 ? Math.round(perplexity) : perplexity.toFixed(1)}`;
+}
+
+/** The hover of a prompt's hint (Markdown): what the number means and the words the model found surprising. */
+export function perplexityExplanation(view: PromptPerplexityView): string {
+  const lines = [
+    `**Prompt perplexity ${formatPerplexity(view.perplexity).slice(4)}** (${view.level})`,
+    '',
+    'How surprising this prompt is to the model, given the code above it. The CodeGen paper found that prompts ' +
+      'with lower perplexity get better code: if the number is high, try rephrasing the prompt in plainer words.',
+  ];
+  if (view.surprising.length > 0) {
+    const words = view.surprising.map((w) => `\`${w.text.replace(/`/g, "'")}\` (${w.surprisal.toFixed(1)} nats)`);
+    lines.push('', `Most surprising: ${words.join(', ')}`);
+  }
+  return lines.join('\n');
+}

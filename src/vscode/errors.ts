@@ -1,0 +1,61 @@
+// The one place that turns engine errors into UI: a message for the panel, and a notification with the action
+// that fixes it (a missing or invalid model offers to choose a folder).
+import * as vscode from 'vscode';
+import { toEngineError, type EngineError, type EngineErrorCode } from '../protocol/errors';
+
+export const SELECT_MODEL_COMMAND = 'codegenMt.selectModel';
+
+const CHOOSE_FOLDER = 'Choose Folder...';
+const SHOW_LOG = 'Show Log';
+
+interface ErrorUi {
+  /** Short advice appended to the engine's message. */
+  readonly advice: string;
+  /** Whether a notification is worth showing (a cancel is not). */
+  readonly notify: boolean;
+  readonly action?: typeof CHOOSE_FOLDER | typeof SHOW_LOG;
+}
+
+export function errorUi(code: EngineErrorCode): ErrorUi {
+  switch (code) {
+    case 'model-not-found':
+    case 'invalid-model':
+      return { advice: 'Choose a CodeGen ONNX model folder (config.json + onnx/*.onnx).', notify: true, action: CHOOSE_FOLDER };
+    case 'model-not-loaded':
+      return { advice: 'The model is not loaded: choose a model folder.', notify: true, action: CHOOSE_FOLDER };
+    case 'context-too-long':
+      return { advice: 'Shorten the prompt or the code before the first prompt comment, or lower codegenMt.maxNewTokens.', notify: true };
+    case 'invalid-request':
+      return { advice: 'Check the CodeGen settings (temperature, top-p, token budget).', notify: true };
+    case 'cancelled':
+      return { advice: '', notify: false };
+    case 'engine-crashed':
+      return { advice: 'Retry starts a fresh engine process.', notify: true, action: SHOW_LOG };
+    case 'internal':
+      return { advice: 'See the CodeGen log for details.', notify: true, action: SHOW_LOG };
+    default: {
+      const unreachable: never = code;
+      return unreachable;
+    }
+  }
+}
+
+/** The text the panel shows for a failed turn or model. */
+export function errorText(err: unknown): string {
+  const e = toEngineError(err);
+  const ui = errorUi(e.code);
+  return ui.advice ? `${e.message} ${ui.advice}` : e.message;
+}
+
+/** Logs the error and shows it with its action, if it is worth a notification. */
+export async function showEngineError(err: unknown, what: string, log: vscode.LogOutputChannel): Promise<void> {
+  const e: EngineError = toEngineError(err);
+  log.error(`${what}: [${e.code}] ${e.message}`);
+  const ui = errorUi(e.code);
+  if (!ui.notify) return;
+  const choice = await (ui.action
+    ? vscode.window.showErrorMessage(`${what}: ${errorText(e)}`, ui.action)
+    : vscode.window.showErrorMessage(`${what}: ${errorText(e)}`));
+  if (choice === CHOOSE_FOLDER) await vscode.commands.executeCommand(SELECT_MODEL_COMMAND);
+  else if (choice === SHOW_LOG) log.show(true);
+}

@@ -1,0 +1,48 @@
+// The extension's entry point: activate() only wires the parts together; each part registers its own commands
+// and listeners and puts every disposable into context.subscriptions.
+import * as vscode from 'vscode';
+import { SessionStore } from '../session/sessionStore';
+import { EditorTarget } from './editorTarget';
+import { registerHints } from './hints';
+import { registerModel, type ModelManager } from './modelManager';
+import { FOCUS_PANEL_COMMAND, PanelProvider } from './panelProvider';
+import { registerSessions, type SessionController } from './sessionController';
+
+export const LOG_CHANNEL_NAME = 'CodeGen';
+
+/** Kept only so that deactivate() can end the engine process and wait for it. */
+let activeModel: ModelManager | undefined;
+
+export function activate(context: vscode.ExtensionContext): void {
+  const log = vscode.window.createOutputChannel(LOG_CHANNEL_NAME, { log: true });
+  context.subscriptions.push(log);
+  const model = registerModel(context, log);
+  activeModel = model;
+  const hints = registerHints(context, () => model.ensureLoaded().then(() => model.engine), log);
+  const target = new EditorTarget();
+  context.subscriptions.push(target);
+  const store = new SessionStore((context.storageUri ?? context.globalStorageUri).fsPath, { log: (w) => log.warn(w) });
+  let controller: SessionController | undefined;
+  const panel = registerPanel(context, (message) => void controller?.handle(message), log);
+  controller = registerSessions(context, { store, model, target, hints, log }, panel);
+  controller.attach(panel);
+}
+
+function registerPanel(
+  context: vscode.ExtensionContext,
+  onMessage: ConstructorParameters<typeof PanelProvider>[1],
+  log: vscode.LogOutputChannel,
+): PanelProvider {
+  const panel = new PanelProvider(context.extensionUri, onMessage, log);
+  context.subscriptions.push(
+    panel,
+    vscode.window.registerWebviewViewProvider(PanelProvider.viewType, panel),
+    vscode.commands.registerCommand(FOCUS_PANEL_COMMAND, () => panel.focus()),
+  );
+  return panel;
+}
+
+export async function deactivate(): Promise<void> {
+  await activeModel?.shutdown();
+  activeModel = undefined;
+}

@@ -1,0 +1,225 @@
+// The engine as the editor uses it: one EngineClient (the model runs in a child process), loaded lazily from the
+// settings, reloaded when they change, its state in the status bar, and the Select Model command.
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { BUNDLED_MODEL_NAME, bundledModelDir } from '../engine/bundledModel';
+import type { Engine, LoadOptions, ModelInfo } from '../protocol/engine';
+import type { ModelStatusView } from '../protocol/webview';
+import { EngineClient } from '../worker/engineClient';
+import { errorText, SELECT_MODEL_COMMAND, showEngineError } from './errors';
+import { config, MODEL_SETTINGS, fullKey, SETTING } from './settings';
+
+export { SELECT_MODEL_COMMAND };
+
+/** The load options the settings ask for. */
+export function settingsLoadOptions(): LoadOptions {
+  const c = config();
+  const modelDir = c.get<string>(SETTING.modelPath, '').trim() || bundledModelDir();
+  const variant = c.get<string>(SETTING.modelVariant, '').trim() || undefined;
+  const threads = c.get<number>(SETTING.threads, 0);
+  return { modelDir, variant, threads: threads > 0 ? threads : undefined };
+}
+
+export function modelLabel(modelDir: string, variant?: string): string {
+  const name = path.basename(modelDir) || modelDir;
+  return variant ? `${name} (${variant})` : name;
+}
+
+export class ModelManager implements vscode.Disposable {
+  readonly engine: Engine;
+  private readonly client: EngineClient;
+  private loading: Promise<ModelInfo> | undefined;
+  private loadedKey: string | undefined;
+  private current: ModelStatusView;
+  private readonly changed = new vscode.EventEmitter<ModelStatusView>();
+  readonly onDidChangeStatus = this.changed.event;
+
+  constructor(private readonly log: vscode.LogOutputChannel) {
+    this.client = new EngineClient({ log: (line) => log.info(line) });
+    this.engine = this.client;
+    const options = settingsLoadOptions();
+    this.current = { state: 'none', label: modelLabel(options.modelDir, options.variant), message: 'Loads on first use.' };
+  }
+
+  get status(): ModelStatusView {
+    return this.current;
+  }
+
+  /** The model the settings name, loaded (once; again after the settings change). */
+  ensureLoaded(): Promise<ModelInfo> {
+    const options = settingsLoadOptions();
+    const key = JSON.stringify(options);
+    if (this.loading && this.loadedKey === key) return this.loading;
+    this.loadedKey = key;
+    this.setStatus({ state: 'loading', label: modelLabel(options.modelDir, options.variant) });
+    this.log.info(`Loading ${options.modelDir}${options.variant ? ` (${options.variant})` : ''}`);
+    const loading = this.client.load(options).then(
+      (info) => {
+        if (this.loading === loading) {
+          this.setStatus({ state: 'ready', label: modelLabel(info.modelDir, info.variant) });
+          this.log.info(`Loaded ${info.onnxFile} in ${Math.round(info.loadMs)} ms (${info.layout} layout, ${info.nPositions} positions)`);
+        }
+        return info;
+      },
+      (err: unknown) => {
+        if (this.loading === loading) {
+          this.loading = undefined;
+          this.loadedKey = undefined;
+          this.setStatus({ state: 'error', label: modelLabel(options.modelDir, options.variant), message: errorText(err) });
+        }
+        throw err;
+      },
+    );
+    this.loading = loading;
+    return loading;
+  }
+
+  /** Loads `options` to prove the folder works (the settings are not touched); the settings' model loads next time. */
+  async validate(options: LoadOptions): Promise<ModelInfo> {
+    this.loading = undefined;
+    this.loadedKey = undefined;
+    this.setStatus({ state: 'loading', label: modelLabel(options.modelDir, options.variant) });
+    try {
+      const info = await this.client.load(options);
+      this.loading = Promise.resolve(info);
+      this.loadedKey = JSON.stringify(options);
+      this.setStatus({ state: 'ready', label: modelLabel(info.modelDir, info.variant) });
+      return info;
+    } catch (err) {
+      this.setStatus({ state: 'error', label: modelLabel(options.modelDir, options.variant), message: errorText(err) });
+      throw err;
+    }
+  }
+
+  /** The settings changed: load the new model if one was loaded (or loading) before. */
+  onSettingsChanged(): void {
+    const options = settingsLoadOptions();
+    if (this.loadedKey === JSON.stringify(options)) return;
+    const wasUsed = this.loading !== undefined || this.current.state === 'error';
+    this.loading = undefined;
+    this.loadedKey = undefined;
+    if (wasUsed) this.ensureLoaded().catch((err: unknown) => showEngineError(err, 'Could not load the model', this.log));
+    else this.setStatus({ state: 'none', label: modelLabel(options.modelDir, options.variant), message: 'Loads on first use.' });
+  }
+
+  setGenerating(tokensPerSecond?: number): void {
+    this.setStatus({ ...this.current, state: 'generating', tokensPerSecond, message: undefined });
+  }
+
+  setIdle(): void {
+    if (this.current.state === 'generating') this.setStatus({ state: 'ready', label: this.current.label });
+  }
+
+  private setStatus(status: ModelStatusView): void {
+    this.current = status;
+    this.changed.fire(status);
+  }
+
+  private stopped: Promise<void> | undefined;
+
+  dispose(): void {
+    this.changed.dispose();
+    void this.shutdown();
+  }
+
+  /** Ends the engine process (deactivate); once. */
+  shutdown(): Promise<void> {
+    this.stopped ??= this.client.dispose();
+    return this.stopped;
+  }
+}
+
+/** The status bar item: the model and its state; click to select a model. */
+export function statusBarText(status: ModelStatusView): { text: string; tooltip: string } {
+  switch (status.state) {
+    case 'none':
+      return { text: `$(hubot) ${status.label}`, tooltip: `CodeGen: ${status.label} (not loaded yet). Click to select a model.` };
+    case 'loading':
+      return { text: `$(loading~spin) ${status.label}`, tooltip: `CodeGen: loading ${status.label}...` };
+    case 'ready':
+      return { text: `$(hubot) ${status.label}`, tooltip: `CodeGen: ${status.label} is ready. Click to select a model.` };
+    case 'generating': {
+      const speed = status.tokensPerSecond ? ` ${status.tokensPerSecond.toFixed(0)} tok/s` : '';
+      return { text: `$(sync~spin) ${status.label}${speed}`, tooltip: `CodeGen: generating with ${status.label}` };
+    }
+    case 'error':
+      return { text: `$(error) ${status.label}`, tooltip: `CodeGen: ${status.message ?? 'the model failed to load'}. Click to select a model.` };
+    default: {
+      const unreachable: never = status.state;
+      return unreachable;
+    }
+  }
+}
+
+interface ModelPick extends vscode.QuickPickItem {
+  readonly dir?: string;
+}
+
+async function selectModel(manager: ModelManager, log: vscode.LogOutputChannel): Promise<void> {
+  const current = config().get<string>(SETTING.modelPath, '').trim();
+  const bundled = bundledModelDir();
+  const items: ModelPick[] = [
+    { label: `$(package) ${BUNDLED_MODEL_NAME}`, description: current ? '' : '(current)', detail: 'The bundled test model: random weights, writes gibberish.', dir: '' },
+  ];
+  if (current) items.push({ label: `$(folder) ${path.basename(current)}`, description: '(current)', detail: current, dir: current });
+  items.push({ label: '$(folder-opened) Choose folder...', detail: 'A CodeGen ONNX export: config.json and onnx/*.onnx (e.g. Xenova/codegen-350M-mono).' });
+  const pick = await vscode.window.showQuickPick(items, { title: 'CodeGen: Select Model', placeHolder: 'Which model writes the code?' });
+  if (!pick) return;
+  let dir = pick.dir;
+  if (dir === undefined) {
+    const folders = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, canSelectMany: false, openLabel: 'Use This Model' });
+    if (!folders?.[0]) return;
+    dir = folders[0].fsPath;
+  }
+  const variant = config().get<string>(SETTING.modelVariant, '').trim() || undefined;
+  const threads = config().get<number>(SETTING.threads, 0) || undefined;
+  const modelDir = dir || bundled;
+  await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: `CodeGen: loading ${path.basename(modelDir)}...` },
+    async () => {
+      let usedVariant = variant;
+      try {
+        try {
+          await manager.validate({ modelDir, variant, threads });
+        } catch (err) {
+          if (!variant) throw err;
+          // The configured variant may not exist in the new folder: fall back to its best one.
+          log.warn(`Variant ${variant} did not load from ${modelDir}; trying the folder's default.`);
+          await manager.validate({ modelDir, threads });
+          usedVariant = undefined;
+        }
+      } catch (err) {
+        await showEngineError(err, `Could not use ${modelDir} as a model`, log);
+        return;
+      }
+      await config().update(SETTING.modelPath, dir, vscode.ConfigurationTarget.Global);
+      if (usedVariant !== variant) await config().update(SETTING.modelVariant, '', vscode.ConfigurationTarget.Global);
+    },
+  );
+}
+
+/** The model manager, its status bar item, the Select Model command and the reload on settings changes. */
+export function registerModel(context: vscode.ExtensionContext, log: vscode.LogOutputChannel): ModelManager {
+  const manager = new ModelManager(log);
+  const item = vscode.window.createStatusBarItem('codegenMt.model', vscode.StatusBarAlignment.Right, 100);
+  item.name = 'CodeGen Model';
+  item.command = SELECT_MODEL_COMMAND;
+  const render = (status: ModelStatusView): void => {
+    const { text, tooltip } = statusBarText(status);
+    item.text = text;
+    item.tooltip = tooltip;
+    item.backgroundColor = status.state === 'error' ? new vscode.ThemeColor('statusBarItem.errorBackground') : undefined;
+  };
+  render(manager.status);
+  item.show();
+  context.subscriptions.push(
+    manager,
+    item,
+    manager.onDidChangeStatus(render),
+    vscode.commands.registerCommand(SELECT_MODEL_COMMAND, () => selectModel(manager, log)),
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      if (MODEL_SETTINGS.some((key) => e.affectsConfiguration(fullKey(key)))) manager.onSettingsChanged();
+    }),
+  );
+  return manager;
+}

@@ -1,0 +1,452 @@
+// The turn flow between the panel, the engine and the editor: submit -> generating (streamed) -> proposed ->
+// accept (inserted as one undoable edit) / reject / regenerate; stop, retry, live draft perplexity; sessions
+// persisted after every change and restored on start; the session commands. No model logic here: the state
+// machine, the context and the insertion live in src/session/.
+import { randomUUID } from 'node:crypto';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { PromptContext } from '../protocol/engine';
+import { EngineError, toEngineError } from '../protocol/errors';
+import type { FromWebview, PanelState, TurnView } from '../protocol/webview';
+import { assembleProgram } from '../session/paperFormat';
+import { perplexityView } from '../session/perplexityView';
+import { SessionStore } from '../session/sessionStore';
+import { canDo, TurnMachine, TurnTransitionError } from '../session/turnMachine';
+import type { EditorTarget } from './editorTarget';
+import { errorText, showEngineError } from './errors';
+import type { HintManager } from './hints';
+import type { ModelManager } from './modelManager';
+import type { PanelPort } from './panelProvider';
+import { generationSettings, insertPromptAsComment, perplexityThresholds } from './settings';
+
+export const SUBMIT_PROMPT_COMMAND = 'codegenMt.submitPrompt';
+export const ACCEPT_TURN_COMMAND = 'codegenMt.acceptTurn';
+export const REJECT_TURN_COMMAND = 'codegenMt.rejectTurn';
+export const REGENERATE_TURN_COMMAND = 'codegenMt.regenerateTurn';
+export const STOP_GENERATION_COMMAND = 'codegenMt.stopGeneration';
+export const NEW_SESSION_COMMAND = 'codegenMt.newSession';
+export const OPEN_SESSION_COMMAND = 'codegenMt.openSession';
+export const EXPORT_SESSION_COMMAND = 'codegenMt.exportSession';
+
+/** How long typing must pause before the draft is scored, and how often a streaming turn is saved. */
+const DRAFT_DEBOUNCE_MS = 250;
+const STREAM_SAVE_MS = 1000;
+
+interface Running {
+  readonly turnId: string;
+  readonly controller: AbortController;
+  readonly done: Promise<void>;
+}
+
+export interface SessionControllerDeps {
+  readonly store: SessionStore;
+  readonly model: ModelManager;
+  readonly target: EditorTarget;
+  readonly hints: HintManager;
+  readonly log: vscode.LogOutputChannel;
+}
+
+export class SessionController implements vscode.Disposable {
+  private session: TurnMachine = TurnMachine.create(randomUUID());
+  private running: Running | undefined;
+  private draftController: AbortController | undefined;
+  private draftTimer: NodeJS.Timeout | undefined;
+  private lastStreamSave = 0;
+  private panel: PanelPort = { post: () => undefined };
+  /** Resolves when the last session has been read back from disk. */
+  readonly restored: Promise<void>;
+
+  constructor(private readonly deps: SessionControllerDeps) {
+    this.restored = this.restore();
+  }
+
+  attach(panel: PanelPort): void {
+    this.panel = panel;
+  }
+
+  private async restore(): Promise<void> {
+    try {
+      const record = await this.deps.store.loadCurrent();
+      if (record) this.session = TurnMachine.restore(record);
+    } catch (err) {
+      this.deps.log.warn(`Could not restore the last session: ${String(err)}`);
+    }
+  }
+
+  state(): PanelState {
+    return { sessionId: this.session.id, turns: this.session.toView(), sessions: [], model: this.deps.model.status, draft: this.session.draft };
+  }
+
+  /** Every valid message from the panel. */
+  async handle(message: FromWebview): Promise<void> {
+    await this.restored;
+    try {
+      switch (message.type) {
+        case 'ready':
+          this.panel.post({ type: 'init', state: { ...this.state(), sessions: await this.deps.store.list() } });
+          return;
+        case 'submit':
+          return await this.submit(message.prompt);
+        case 'accept':
+          return await this.accept(message.turnId, message.code);
+        case 'reject':
+          return this.reject(message.turnId);
+        case 'regenerate':
+        case 'retry':
+          return await this.regenerate(message.turnId);
+        case 'stop':
+          return this.stop(message.turnId);
+        case 'draftChanged':
+          return this.draftChanged(message.draft);
+        case 'newSession':
+          return await this.newSession();
+        case 'openSession':
+          return await this.openSession(message.sessionId);
+        case 'exportSession':
+          return await this.exportSession();
+        case 'chooseModel':
+          await vscode.commands.executeCommand('codegenMt.selectModel');
+          return;
+        default: {
+          const unreachable: never = message;
+          this.deps.log.warn(`Unhandled panel message ${JSON.stringify(unreachable)}`);
+        }
+      }
+    } catch (err) {
+      this.report(err);
+    }
+  }
+
+  private report(err: unknown): void {
+    if (err instanceof TurnTransitionError) {
+      void vscode.window.showWarningMessage(err.message);
+      this.republish();
+      return;
+    }
+    this.deps.log.error(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    void vscode.window.showErrorMessage(`CodeGen: ${err instanceof Error ? err.message : String(err)}`);
+  }
+
+  /** Sends every turn again (after a refused action the panel may show a state the host does not have). */
+  private republish(): void {
+    for (const turn of this.session.toView()) this.panel.post({ type: 'turn', turn });
+  }
+
+  get draft(): string {
+    return this.session.draft;
+  }
+
+  // --- the turn flow ---
+
+  async submit(prompt: string): Promise<void> {
+    await this.restored;
+    if (this.running) {
+      void vscode.window.showWarningMessage('CodeGen is still writing the last turn: stop it or wait for it to finish.');
+      return;
+    }
+    const turn = this.session.start(randomUUID(), prompt);
+    this.session.draft = '';
+    this.generate(turn.id, prompt);
+  }
+
+  async regenerate(turnId: string): Promise<void> {
+    if (this.running) {
+      void vscode.window.showWarningMessage('CodeGen is still writing a turn: stop it or wait for it to finish.');
+      return;
+    }
+    const turn = this.session.regenerate(turnId);
+    this.generate(turn.id, turn.prompt);
+  }
+
+  stop(turnId: string): void {
+    if (this.running?.turnId === turnId) this.running.controller.abort();
+  }
+
+  private generate(turnId: string, prompt: string): void {
+    const controller = new AbortController();
+    const context = this.deps.target.context(prompt);
+    this.publish(turnId);
+    this.save();
+    const done = this.run(turnId, context, controller).finally(() => {
+      if (this.running?.turnId === turnId) this.running = undefined;
+    });
+    this.running = { turnId, controller, done };
+  }
+
+  private async run(turnId: string, context: PromptContext, controller: AbortController): Promise<void> {
+    const session = this.session;
+    const { model } = this.deps;
+    try {
+      await model.ensureLoaded();
+      if (controller.signal.aborted) throw new EngineError('cancelled', 'Stopped before the model was ready.');
+      const settings = generationSettings();
+      const started = Date.now();
+      let deltas = 0;
+      let lastStatus = 0;
+      model.setGenerating();
+      const result = await model.engine.generate(
+        { context, temperature: settings.temperature, topP: settings.topP, maxNewTokens: settings.maxNewTokens, stop: 'turn' },
+        {
+          signal: controller.signal,
+          onDelta: (delta) => {
+            session.appendDelta(turnId, delta);
+            this.panel.post({ type: 'turnDelta', turnId, delta });
+            deltas++;
+            const now = Date.now();
+            if (now - lastStatus > 500 && now > started) {
+              lastStatus = now;
+              model.setGenerating((deltas * 1000) / (now - started));
+            }
+            if (now - this.lastStreamSave > STREAM_SAVE_MS) this.save();
+          },
+        },
+      );
+      const t = result.timings;
+      const tokensPerSecond = t.decodeMs > 0 ? (t.decodeTokens * 1000) / t.decodeMs : undefined;
+      session.finish(turnId, {
+        code: result.text,
+        cancelled: result.stopReason === 'cancelled',
+        perplexity: perplexityView(result.prompt, perplexityThresholds()),
+        droppedTurns: result.droppedTurns,
+        tokensPerSecond,
+        seed: result.seed,
+      });
+      this.deps.log.info(
+        `Turn ${turnId}: ${result.stopReason}, ${result.ids.length} tokens, seed ${result.seed}, ${result.promptTokens} context tokens (${result.reusedTokens} reused, ${result.droppedTurns} turns dropped), ${Math.round(t.totalMs)} ms`,
+      );
+    } catch (err) {
+      const e = toEngineError(err);
+      if (e.code === 'cancelled' || controller.signal.aborted) session.cancel(turnId);
+      else {
+        session.fail(turnId, errorText(e));
+        void showEngineError(e, 'The turn failed', this.deps.log);
+      }
+    } finally {
+      model.setIdle();
+      if (session === this.session) this.publish(turnId);
+      await this.saveSession(session);
+    }
+  }
+
+  async accept(turnId: string, code?: string): Promise<void> {
+    const turn = this.session.get(turnId);
+    if (!turn) throw new TurnTransitionError('accept', undefined, `There is no turn ${turnId} in this session.`);
+    // Checked before the editor is touched: an illegal accept inserts nothing.
+    if (!canDo(turn.state, 'accept')) throw new TurnTransitionError('accept', turn.state, `Cannot accept a turn that is ${turn.state}.`);
+    const session = this.session;
+    const inserted = await this.deps.target.insert(turn.prompt, code ?? turn.code, insertPromptAsComment());
+    const accepted = session.accept(turnId, code);
+    session.documentUri = inserted.document.uri.toString();
+    if (session === this.session) this.publish(turnId);
+    void this.saveSession(session);
+    if (inserted.promptLine !== undefined && inserted.promptComment && accepted.perplexity) {
+      this.deps.hints.set(inserted.document, [{ line: inserted.promptLine, comment: inserted.promptComment, view: accepted.perplexity }]);
+    }
+  }
+
+  reject(turnId: string): void {
+    this.session.reject(turnId);
+    this.publish(turnId);
+    this.save();
+  }
+
+  draftChanged(draft: string): void {
+    this.session.draft = draft;
+    this.draftController?.abort();
+    this.draftController = undefined;
+    if (this.draftTimer) clearTimeout(this.draftTimer);
+    this.draftTimer = undefined;
+    if (draft.trim() === '') {
+      this.panel.post({ type: 'draftPerplexity', draft, perplexity: null });
+      return;
+    }
+    this.draftTimer = setTimeout(() => void this.scoreDraft(draft), DRAFT_DEBOUNCE_MS);
+  }
+
+  private async scoreDraft(draft: string): Promise<void> {
+    // One thing at a time in the engine: a generation has the model; the draft is scored after it.
+    if (this.running) return;
+    const controller = new AbortController();
+    this.draftController = controller;
+    try {
+      await this.deps.model.ensureLoaded();
+      if (controller.signal.aborted || this.running) return;
+      const result = await this.deps.model.engine.perplexity({ context: this.deps.target.context(draft) }, controller.signal);
+      if (controller.signal.aborted) return;
+      this.panel.post({ type: 'draftPerplexity', draft, perplexity: perplexityView(result, perplexityThresholds()) });
+    } catch (err) {
+      const e = toEngineError(err);
+      if (e.code !== 'cancelled') this.deps.log.warn(`Draft perplexity: [${e.code}] ${e.message}`);
+    } finally {
+      if (this.draftController === controller) this.draftController = undefined;
+    }
+    this.save();
+  }
+
+  // --- sessions ---
+
+  async newSession(): Promise<void> {
+    await this.settle();
+    this.session = TurnMachine.create(randomUUID());
+    await this.saveSession(this.session);
+    await this.sendInit();
+  }
+
+  async openSession(sessionId: string): Promise<void> {
+    const record = await this.deps.store.load(sessionId);
+    if (!record) {
+      void vscode.window.showErrorMessage('That session could not be read (see the CodeGen log).');
+      await this.sendSessions();
+      return;
+    }
+    await this.settle();
+    this.session = TurnMachine.restore(record);
+    await this.saveSession(this.session);
+    await this.sendInit();
+  }
+
+  async pickSession(): Promise<void> {
+    const sessions = await this.deps.store.list();
+    const pick = await vscode.window.showQuickPick(
+      sessions.map((s) => ({
+        label: s.title,
+        description: `${s.turnCount} turn${s.turnCount === 1 ? '' : 's'}${s.id === this.session.id ? ' (current)' : ''}`,
+        detail: new Date(s.updatedAt).toLocaleString(),
+        id: s.id,
+      })),
+      { title: 'CodeGen: Open Past Session', placeHolder: sessions.length ? 'Sessions of this workspace' : 'No past sessions yet' },
+    );
+    if (pick) await this.openSession(pick.id);
+  }
+
+  async exportSession(): Promise<void> {
+    const program = this.program();
+    const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
+    const name = `${this.session.title.replace(/[^A-Za-z0-9]+/g, '_').replace(/^_|_$/g, '').slice(0, 40) || 'session'}.py`;
+    const uri = await vscode.window.showSaveDialog({
+      defaultUri: folder ? vscode.Uri.joinPath(folder, name) : undefined,
+      filters: { Python: ['py'] },
+      saveLabel: 'Export',
+      title: 'Export the session as a Python file',
+    });
+    if (!uri) return;
+    await vscode.workspace.fs.writeFile(uri, new TextEncoder().encode(program));
+    const open = await vscode.window.showInformationMessage(`Exported to ${path.basename(uri.fsPath)}.`, 'Open');
+    if (open) await vscode.window.showTextDocument(uri);
+  }
+
+  /** The session's program: its document's text if that document is open, else the accepted turns. */
+  private program(): string {
+    const uri = this.session.documentUri;
+    const document = uri ? vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri) : undefined;
+    if (document) return document.getText();
+    return assembleProgram('', this.session.acceptedTurns());
+  }
+
+  /** Stops a generation of the current session and waits for it to end (before switching sessions). */
+  private async settle(): Promise<void> {
+    const running = this.running;
+    if (!running) return;
+    running.controller.abort();
+    await running.done.catch(() => undefined);
+  }
+
+  // --- the newest turn, for the commands ---
+
+  newestTurnId(action: 'accept' | 'reject' | 'regenerate' | 'stop'): string | undefined {
+    const s = this.session;
+    switch (action) {
+      case 'accept':
+        return s.newest('proposed', 'cancelled')?.id;
+      case 'reject':
+        return s.newest('proposed', 'cancelled', 'failed')?.id;
+      case 'regenerate':
+        return s.newest('proposed', 'cancelled', 'rejected', 'failed')?.id;
+      case 'stop':
+        return s.generating?.id;
+    }
+  }
+
+  // --- the panel and the store ---
+
+  private publish(turnId: string): void {
+    const turn: TurnView | undefined = this.session.view(turnId);
+    if (turn) this.panel.post({ type: 'turn', turn });
+  }
+
+  async sendInit(): Promise<void> {
+    this.panel.post({ type: 'init', state: { ...this.state(), sessions: await this.deps.store.list() } });
+  }
+
+  private async sendSessions(): Promise<void> {
+    this.panel.post({ type: 'sessions', sessions: await this.deps.store.list() });
+  }
+
+  /** Saves the current session now (in the background) and then sends the new list. */
+  private save(): void {
+    void this.saveSession(this.session);
+  }
+
+  private async saveSession(session: TurnMachine): Promise<void> {
+    this.lastStreamSave = Date.now();
+    try {
+      await this.deps.store.save(session.toRecord(), session === this.session);
+      if (session === this.session) await this.sendSessions();
+    } catch (err) {
+      this.deps.log.error(`Could not save the session to ${this.deps.store.folder}: ${String(err)}`);
+    }
+  }
+
+  dispose(): void {
+    this.running?.controller.abort();
+    this.draftController?.abort();
+    if (this.draftTimer) clearTimeout(this.draftTimer);
+  }
+}
+
+/** The controller, the panel provider and the session commands. */
+export function registerSessions(
+  context: vscode.ExtensionContext,
+  deps: SessionControllerDeps,
+  panel: PanelPort & { focus(): Promise<void> },
+): SessionController {
+  const controller = new SessionController(deps);
+  const onTurn = (action: 'accept' | 'reject' | 'regenerate' | 'stop', run: (id: string) => unknown) => async () => {
+    const id = controller.newestTurnId(action);
+    if (!id) {
+      void vscode.window.showInformationMessage(`There is no turn to ${action}.`);
+      return;
+    }
+    try {
+      await run(id);
+    } catch (err) {
+      if (err instanceof TurnTransitionError) void vscode.window.showWarningMessage(err.message);
+      else throw err;
+    }
+  };
+  context.subscriptions.push(
+    controller,
+    deps.model.onDidChangeStatus((model) => panel.post({ type: 'model', model })),
+    vscode.commands.registerCommand(SUBMIT_PROMPT_COMMAND, async () => {
+      let prompt: string | undefined = controller.draft.trim() ? controller.draft : undefined;
+      prompt ??= await vscode.window.showInputBox({ title: 'CodeGen: what should the next step do?', placeHolder: 'e.g. Read the CSV file data.csv into a list of rows.', ignoreFocusOut: true });
+      if (prompt?.trim()) {
+        try {
+          await controller.submit(prompt);
+        } catch (err) {
+          if (err instanceof TurnTransitionError) void vscode.window.showWarningMessage(err.message);
+          else throw err;
+        }
+      }
+    }),
+    vscode.commands.registerCommand(ACCEPT_TURN_COMMAND, onTurn('accept', (id) => controller.accept(id))),
+    vscode.commands.registerCommand(REJECT_TURN_COMMAND, onTurn('reject', (id) => controller.reject(id))),
+    vscode.commands.registerCommand(REGENERATE_TURN_COMMAND, onTurn('regenerate', (id) => controller.regenerate(id))),
+    vscode.commands.registerCommand(STOP_GENERATION_COMMAND, onTurn('stop', (id) => controller.stop(id))),
+    vscode.commands.registerCommand(NEW_SESSION_COMMAND, () => controller.newSession()),
+    vscode.commands.registerCommand(OPEN_SESSION_COMMAND, () => controller.pickSession()),
+    vscode.commands.registerCommand(EXPORT_SESSION_COMMAND, () => controller.exportSession()),
+  );
+  return controller;
+}
+

@@ -1,0 +1,45 @@
+// How a prompt's perplexity is shown: a number with its level's colour and an explanatory tooltip.
+import type { PromptPerplexityView } from '../src/protocol/webview';
+import { el } from './dom';
+
+export const PERPLEXITY_EXPLANATION =
+  'Perplexity of this prompt under the model (exp of the mean surprisal of its tokens). The CodeGen paper found ' +
+  'that prompts with lower perplexity get better code: if it is high, try rephrasing.';
+
+const LEVEL_WORDS = { low: 'low', medium: 'medium', high: 'high' } as const;
+
+export function formatPerplexityNumber(perplexity: number): string {
+  if (!Number.isFinite(perplexity)) return '?';
+  return perplexity >= 100 ? String(Math.round(perplexity)) : perplexity.toFixed(1);
+}
+
+/** The most surprising words, quoted, most surprising first. */
+export function surprisingList(view: PromptPerplexityView, count = 3): string[] {
+  return view.surprising
+    .map((w) => w.text.trim())
+    .filter((t) => t !== '')
+    .slice(0, count);
+}
+
+export function perplexityTooltip(view: PromptPerplexityView): string {
+  const words = surprisingList(view);
+  const lines = [
+    `Prompt perplexity ${formatPerplexityNumber(view.perplexity)} (${LEVEL_WORDS[view.level]}).`,
+    PERPLEXITY_EXPLANATION,
+  ];
+  if (words.length > 0) lines.push(`Most surprising: ${words.map((w) => `“${w}”`).join(', ')}.`);
+  return lines.join('\n');
+}
+
+/** A compact, focusable chip: coloured dot + "ppl 12.3"; the tooltip explains it. */
+export function perplexityChip(view: PromptPerplexityView): HTMLElement {
+  const tooltip = perplexityTooltip(view);
+  return el(
+    'span',
+    {
+      className: `ppl ppl-${view.level}`,
+      attrs: { tabindex: '0', role: 'note', title: tooltip, 'aria-label': tooltip.replace(/\n/g, ' ') },
+    },
+    [el('span', { className: 'ppl-dot', attrs: { 'aria-hidden': 'true' } }), `ppl ${formatPerplexityNumber(view.perplexity)}`],
+  );
+}
