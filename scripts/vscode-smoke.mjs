@@ -5,7 +5,8 @@
 // extension host, with the extension loaded as a development extension.
 // Everything goes to .test-cache/smoke/ (workbench.png, panel.png, code-server.log, browser-console.log).
 //
-//   node scripts/vscode-smoke.mjs [--no-build] [--no-tests] [--tests FILE] [--headed] [--strict] [--url URL]
+//   node scripts/vscode-smoke.mjs [--no-build] [--no-tests] [--tests FILE] [--generate] [--headed] [--strict] [--url URL]
+// --generate: also submit one prompt in the panel and wait for the turn (turn.png): the engine, end to end.
 // --url: check an already running VS Code (such as the address `npm start` printed) instead of starting one.
 // Exit code 0 when the workbench rendered (and the extension tests, if run, passed); the CodeGen item and its
 // webview are reported, and fail the check only with --strict.
@@ -38,6 +39,8 @@ const findings = { workbench: false, activityBarItem: false, webview: false, ext
 let server;
 let browser;
 let failed = false;
+// Ctrl-C: exit, which ends code-server's process group (see startCodeServer); playwright closes Chromium itself.
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(130));
 
 try {
   if (!flag('--no-build')) {
@@ -48,7 +51,7 @@ try {
   say(`extension bundle ${path.relative(repoRoot, bundle)}: ${fs.existsSync(bundle) ? 'present' : 'MISSING (the extension cannot activate)'}`);
 
   const vsEnv = await ensureVsCodeEnv();
-  for (const name of ['user-data', 'extensions', 'workbench.png', 'panel.png']) fs.rmSync(path.join(outDir, name), { recursive: true, force: true });
+  for (const name of ['user-data', 'extensions', 'workbench.png', 'panel.png', 'turn.png']) fs.rmSync(path.join(outDir, name), { recursive: true, force: true });
   const workspace = ensureWorkspace(path.join(outDir, 'workspace'));
 
   const t0 = Date.now();
@@ -110,9 +113,25 @@ try {
     }
     await page.screenshot({ path: path.join(outDir, 'panel.png') });
     say(`screenshot: ${path.relative(repoRoot, path.join(outDir, 'panel.png'))}`);
+
+    if (flag('--generate') && findings.webview) {
+      // One turn through the real engine: type a prompt, Submit, wait for the turn's Accept button.
+      const tGenerate = Date.now();
+      await frame.locator('vscode-textarea textarea').first().fill('Define a function that returns the sum of a list.');
+      await frame.locator('vscode-button', { hasText: 'Submit' }).first().click();
+      const ready = await frame
+        .locator('vscode-button', { hasText: 'Accept' })
+        .first()
+        .waitFor({ state: 'visible', timeout: 90_000 })
+        .then(() => true, () => false);
+      findings.generate = ready ? `turn ready in ${seconds(Date.now() - tGenerate)}` : 'NO TURN within 90 s';
+      say(`generate: ${findings.generate}`);
+      await page.screenshot({ path: path.join(outDir, 'turn.png') });
+      say(`screenshot: ${path.relative(repoRoot, path.join(outDir, 'turn.png'))}`);
+    }
   }
 
-  const problems = extensionHostProblems(path.join(outDir, 'user-data'));
+  const problems = urlArg ? [] : extensionHostProblems(path.join(outDir, 'user-data'));
   if (problems.length) say(`extension host log lines about codegen-mt:\n  ${problems.join('\n  ')}`);
   const pageErrors = consoleLines.filter((line) => /^\[(error|pageerror)\]/.test(line));
   fs.writeFileSync(path.join(outDir, 'browser-console.log'), consoleLines.join('\n') + '\n');
@@ -146,6 +165,7 @@ try {
 say(`summary: ${JSON.stringify(findings)}`);
 if (!findings.workbench) failed = true;
 if (flag('--strict') && !(findings.activityBarItem && findings.webview)) failed = true;
+if (flag('--generate') && !String(findings.generate ?? '').startsWith('turn ready')) failed = true;
 process.exit(failed ? 1 : 0);
 
 // Lines of the extension host's logs that mention the extension (activation errors show up there).

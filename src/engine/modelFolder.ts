@@ -30,7 +30,7 @@ export const VARIANT_PREFERENCE = [
 ] as const;
 
 /** Short names users may type for a variant. */
-const VARIANT_ALIASES: Readonly<Record<string, string>> = {
+export const VARIANT_ALIASES: Readonly<Record<string, string>> = {
   fp32: 'model',
   quantized: 'model_quantized',
   int8: 'model_int8',

@@ -1,6 +1,6 @@
 // CodeGen's tokenizer: GPT-2 byte-level BPE (tiktoken's `gpt2` has the same ids) plus 38 added whitespace
 // tokens (runs of 2..31 spaces, 2..9 tabs) that are matched on the raw text, leftmost-longest, before BPE.
-import { get_encoding, type Tiktoken } from 'tiktoken';
+import { Tiktoken } from 'tiktoken/lite';
 import type { TokenId } from '../protocol/engine';
 
 export const EOS_ID: TokenId = 50256;
@@ -21,8 +21,12 @@ export interface TokenWithSpan {
 
 let sharedBpe: Tiktoken | undefined;
 function bpe(): Tiktoken {
-  // Parsing the rank table takes ~100 ms: do it once per process.
-  sharedBpe ??= get_encoding('gpt2');
+  // Parsing the rank table takes ~100 ms: do it once per process. The lite build with only the gpt2 ranks keeps
+  // the other encodings (about 20 MB) out of the extension.
+  if (!sharedBpe) {
+    const gpt2 = require('tiktoken/encoders/gpt2.json') as { bpe_ranks: string; special_tokens: Record<string, number>; pat_str: string };
+    sharedBpe = new Tiktoken(gpt2.bpe_ranks, gpt2.special_tokens, gpt2.pat_str);
+  }
   return sharedBpe;
 }
 

@@ -84,6 +84,8 @@ export class SessionController implements vscode.Disposable {
       switch (message.type) {
         case 'ready':
           this.panel.post({ type: 'init', state: { ...this.state(), sessions: await this.deps.store.list() } });
+          // Load the model while the user writes the first prompt (the status shows progress or the error).
+          this.deps.model.ensureLoaded().catch((err: unknown) => this.deps.log.warn(`Model not loaded: ${errorText(err)}`));
           return;
         case 'submit':
           return await this.submit(message.prompt);

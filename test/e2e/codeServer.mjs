@@ -1,5 +1,6 @@
-// Runs a real VS Code (code-server, a VS Code 1.139 with a Node extension host) with this extension loaded as a
-// development extension, and drives it with Debian's Chromium through playwright-core. Shared by `npm start`
+// Runs a real VS Code (code-server, a VS Code 1.139 with a Node extension host) with this extension installed (a
+// link to the checkout) or loaded as a development extension, and drives it with Debian's Chromium through
+// playwright-core. Shared by `npm start`
 // (scripts/start.mjs), the smoke check (scripts/vscode-smoke.mjs) and browser tests. How and why:
 // ../../../shared/VSCODE-E2E.md. The tools come from scripts/vscode-env.mjs (a cache folder, not our node_modules).
 import { spawn, spawnSync } from 'node:child_process';
@@ -223,9 +224,15 @@ export async function startCodeServer({
     });
   });
 
+  // If this process exits without stop() (an uncaught error, process.exit() in a signal handler), take
+  // code-server's process group with it: it runs detached, so nothing else would end it.
+  const killOnExit = () => killGroup(child.pid, 'SIGKILL');
+  process.on('exit', killOnExit);
+
   let stopping;
   const stop = (timeoutMs = 8000) =>
     (stopping ??= (async () => {
+      process.removeListener('exit', killOnExit);
       if (!exitInfo) {
         killGroup(child.pid, 'SIGTERM');
         const timer = new Promise((resolve) => setTimeout(resolve, timeoutMs, 'timeout'));
@@ -317,6 +324,8 @@ export async function openWorkbench(browser, url, { onExit, onLog, onConsole, vi
   if (onConsole) {
     page.on('console', (message) => onConsole(`[${message.type()}] ${message.text()}`));
     page.on('pageerror', (error) => onConsole(`[pageerror] ${error.message}`));
+    page.on('response', (response) => response.status() >= 400 && onConsole(`[http ${response.status()}] ${response.url()}`));
+    page.on('requestfailed', (request) => onConsole(`[requestfailed] ${request.url()} ${request.failure()?.errorText ?? ''}`));
   }
   if (onExit) await page.exposeFunction('codeAutomationExit', (code) => onExit(code));
   if (onLog) await page.exposeFunction('codeAutomationLog', (type, args) => onLog(type, args));
