@@ -296,6 +296,13 @@ function renderModel(): void {
           title: 'Choose a CodeGen model folder (config.json + onnx/*.onnx)',
           onClick: () => post({ type: 'chooseModel' }),
         }),
+        makeButton({
+          label: 'Download model…',
+          icon: 'cloud-download',
+          secondary: true,
+          title: 'Download a CodeGen ONNX model from the Hugging Face hub (e.g. Xenova/codegen-350M-mono)',
+          onClick: () => post({ type: 'downloadModel' }),
+        }),
       );
       break;
     }

@@ -16,6 +16,8 @@ import {
   UsageError,
   type Io,
 } from './common';
+import { downloadCommand, DOWNLOAD_USAGE } from './downloadCommand';
+import { EVAL_USAGE, humanEvalCommand, mtpbCommand } from './evalCommands';
 
 const USAGE = `Usage: codegen-mt <command> [options]
 
@@ -27,7 +29,7 @@ Commands:
                                                         perplexity of a prompt given its history
   session     --turns-file F [--header-file F]          the paper's multi-turn protocol, one turn per line
               [--max-new-tokens N] [--temperature T] [--top-p P] [--seed S]
-
+${DOWNLOAD_USAGE}${EVAL_USAGE}
 Options for every command:
   --model DIR      model folder (config.json + onnx/); default: the bundled test model
   --variant V      onnx/ file to use (model, model_int8, decoder_model_merged, fp32, int8, q4, ...)
@@ -158,11 +160,14 @@ async function sessionCommand(args: string[], io: Io): Promise<void> {
   }
 }
 
-const COMMANDS: Record<string, (args: string[], io: Io) => Promise<void>> = {
+const COMMANDS: Record<string, (args: string[], io: Io) => Promise<void | number>> = {
   tokenize: tokenizeCommand,
   generate: generateCommand,
   perplexity: perplexityCommand,
   session: sessionCommand,
+  download: downloadCommand,
+  mtpb: mtpbCommand,
+  humaneval: humanEvalCommand,
 };
 
 /** Runs the CLI; returns the exit code (0 ok, 1 error, 2 usage). */
@@ -182,8 +187,8 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     return 0;
   }
   try {
-    await run(rest, io);
-    return 0;
+    const code = await run(rest, io); // a command may return its own exit code (130: interrupted)
+    return typeof code === 'number' ? code : 0;
   } catch (err) {
     if (err instanceof UsageError) {
       io.err(`codegen-mt ${command}: ${err.message}\nRun "codegen-mt --help" for usage.\n`);

@@ -13,7 +13,7 @@ export interface HttpOptions {
   readonly headers?: Readonly<Record<string, string>>;
   readonly signal?: AbortSignal;
   readonly proxy?: ProxySettings;
-  /** Extra trusted certificates (PEM), e.g. a corporate proxy's or a test server's. */
+  /** Extra trusted certificates (PEM), e.g. a corporate proxy's or a test server's; added to Node's own roots. */
   readonly ca?: string | readonly string[];
   /** A connection silent for this long fails (default 60 s). */
   readonly idleTimeoutMs?: number;
@@ -30,6 +30,12 @@ export interface HttpResponse {
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+
+/** Node's roots plus the extra ones (a `ca` option alone would replace the roots). */
+function trusted(options: HttpOptions): string[] | undefined {
+  if (options.ca === undefined) return undefined;
+  return [...tls.rootCertificates, ...(typeof options.ca === 'string' ? [options.ca] : options.ca)];
+}
 
 function cancelled(): DownloadError {
   return new DownloadError('cancelled', 'The download was cancelled.');
@@ -65,7 +71,7 @@ function connectTunnel(proxy: URL, target: URL, options: HttpOptions): Promise<n
       path: hostPort,
       headers,
       agent: false,
-      ca: options.ca as string[] | undefined,
+      ca: trusted(options),
     });
     const onAbort = (): void => {
       request.destroy();
@@ -97,7 +103,7 @@ function connectTunnel(proxy: URL, target: URL, options: HttpOptions): Promise<n
 async function requestOnce(url: URL, headers: Record<string, string>, options: HttpOptions): Promise<http.IncomingMessage> {
   if (options.signal?.aborted) throw cancelled();
   const proxy = proxyForUrl(url, options.proxy);
-  const ca = options.ca as string[] | undefined;
+  const ca = trusted(options);
   let request: http.ClientRequest;
   if (proxy && url.protocol === 'https:') {
     const tunnel = await connectTunnel(proxy, url, options);

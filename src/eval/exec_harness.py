@@ -59,8 +59,8 @@ def command_problems(path):
                         "category": problem.get("category", ""),
                         "max_gen_length": problem.get("max_gen_length"),
                         "prompts": filled,
-                        "inputs_json": [json.dumps(inp) for inp in problem["inputs"]],
-                        "gold_json": [json.dumps(out) for out in problem["outputs"]],
+                        "inputs_json": [json.dumps(inp, allow_nan=False) for inp in problem["inputs"]],
+                        "gold_json": [json.dumps(out, allow_nan=False) for out in problem["outputs"]],
                     }
                 )
             except Exception as err:  # noqa: BLE001 - reported to the caller as data
@@ -78,8 +78,10 @@ def command_samples(path):
                     {
                         "line": number,
                         "id": str(sample["id"]),
-                        "input_json": json.dumps(sample.get("input")),
-                        "gold_json": json.dumps(sample["gold_output"]),
+                        "mode": str(sample.get("mode") or "samples"),
+                        "prompt_perplexity": sample.get("prompt_perplexity"),
+                        "input_json": json.dumps(sample.get("input"), allow_nan=False),
+                        "gold_json": json.dumps(sample["gold_output"], allow_nan=False),
                         "program": sample["completions"],
                     }
                 )
@@ -197,6 +199,7 @@ def apply_limits(request):
 
 
 def command_run():
+    main_pid = os.getpid()
     result_out = os.fdopen(3, "w", encoding="utf-8")
     request = json.loads(sys.stdin.read())
     sys.stdin = io.StringIO("")
@@ -245,6 +248,8 @@ def command_run():
         error = "MemoryError"
     except BaseException as err:  # noqa: BLE001 - SystemExit too: the program's problem, not ours
         error = f"{type(err).__name__}: {err}"
+    if os.getpid() != main_pid:
+        os._exit(0)  # a child the program forked: only the harness's own process reports
     sys.stdout = real_stdout
     signal.setitimer(signal.ITIMER_REAL, 0)
 

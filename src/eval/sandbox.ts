@@ -143,7 +143,7 @@ export function runProgram(request: ExecRequest, options: SandboxOptions): Promi
     gold_json: request.kind === 'mtpb' ? request.goldJson : undefined,
     timeout_s: options.timeoutS,
     memory_bytes: Math.round(options.memoryMb * 1024 * 1024),
-    max_processes: isolation.dropTo ? 256 : undefined,
+    max_processes: isolation.dropTo ? 256 : process.getuid?.() === 0 ? undefined : 4096,
     max_file_bytes: 64 * 1024 * 1024,
     drop_to: isolation.dropTo,
   });

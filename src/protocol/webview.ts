@@ -82,7 +82,8 @@ export type FromWebview =
   | { readonly type: 'newSession' }
   | { readonly type: 'openSession'; readonly sessionId: string }
   | { readonly type: 'exportSession' }
-  | { readonly type: 'chooseModel' };
+  | { readonly type: 'chooseModel' }
+  | { readonly type: 'downloadModel' };
 
 /** Longest prompt or code the host accepts from the webview (a generous bound against runaway messages). */
 export const MAX_TEXT_LENGTH = 100_000;
@@ -101,6 +102,7 @@ const SHAPES: { readonly [K in FromWebview['type']]: Shape } = {
   openSession: { sessionId: 'string' },
   exportSession: {},
   chooseModel: {},
+  downloadModel: {},
 };
 
 /**

@@ -5,8 +5,18 @@ import { toEngineError, type EngineError, type EngineErrorCode } from '../protoc
 
 export const SELECT_MODEL_COMMAND = 'codegenMt.selectModel';
 
-const CHOOSE_FOLDER = 'Choose Folder...';
-const SHOW_LOG = 'Show Log';
+export const CHOOSE_FOLDER = 'Choose Folder...';
+export const SHOW_LOG = 'Show Log';
+
+/** An error notification as it was shown: its text and its action buttons. */
+export interface ShownError {
+  readonly message: string;
+  readonly actions: readonly string[];
+}
+
+const shownErrors = new vscode.EventEmitter<ShownError>();
+/** Fires for every notification showEngineError shows (the test API records them; the UI never listens). */
+export const onDidShowEngineError = shownErrors.event;
 
 interface ErrorUi {
   /** Short advice appended to the engine's message. */
@@ -53,9 +63,9 @@ export async function showEngineError(err: unknown, what: string, log: vscode.Lo
   log.error(`${what}: [${e.code}] ${e.message}`);
   const ui = errorUi(e.code);
   if (!ui.notify) return;
-  const choice = await (ui.action
-    ? vscode.window.showErrorMessage(`${what}: ${errorText(e)}`, ui.action)
-    : vscode.window.showErrorMessage(`${what}: ${errorText(e)}`));
+  const message = `${what}: ${errorText(e)}`;
+  shownErrors.fire({ message, actions: ui.action ? [ui.action] : [] });
+  const choice = await (ui.action ? vscode.window.showErrorMessage(message, ui.action) : vscode.window.showErrorMessage(message));
   if (choice === CHOOSE_FOLDER) await vscode.commands.executeCommand(SELECT_MODEL_COMMAND);
   else if (choice === SHOW_LOG) log.show(true);
 }

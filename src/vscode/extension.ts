@@ -4,20 +4,27 @@ import * as vscode from 'vscode';
 import { SessionStore } from '../session/sessionStore';
 import { EditorTarget } from './editorTarget';
 import { registerHints } from './hints';
+import { registerModelDownload } from './modelDownload';
 import { registerModel, type ModelManager } from './modelManager';
 import { FOCUS_PANEL_COMMAND, PanelProvider } from './panelProvider';
 import { registerSessions, type SessionController } from './sessionController';
+import { TestApi, type CodegenMtApi } from './testApi';
+
+export type { CodegenMtApi };
 
 export const LOG_CHANNEL_NAME = 'CodeGen';
 
-/** Kept only so that deactivate() can end the engine process and wait for it. */
+/** Kept only so that deactivate() can finish the session's saves, end the engine process and wait for both. */
 let activeModel: ModelManager | undefined;
+let activeController: SessionController | undefined;
 
-export function activate(context: vscode.ExtensionContext): void {
+/** Returns the test API (src/vscode/testApi.ts) that the integration tests drive the extension with. */
+export function activate(context: vscode.ExtensionContext): CodegenMtApi {
   const log = vscode.window.createOutputChannel(LOG_CHANNEL_NAME, { log: true });
   context.subscriptions.push(log);
   const model = registerModel(context, log);
   activeModel = model;
+  registerModelDownload(context, model, log);
   const hints = registerHints(context, () => model.ensureLoaded().then(() => model.engine), log);
   const target = new EditorTarget();
   context.subscriptions.push(target);
@@ -25,7 +32,11 @@ export function activate(context: vscode.ExtensionContext): void {
   let controller: SessionController | undefined;
   const panel = registerPanel(context, (message) => void controller?.handle(message), log);
   controller = registerSessions(context, { store, model, target, hints, log }, panel);
-  controller.attach(panel);
+  activeController = controller;
+  const api = new TestApi({ controller, panel, hints, model });
+  context.subscriptions.push(api);
+  controller.attach(api.observe(panel));
+  return api;
 }
 
 function registerPanel(
@@ -43,6 +54,8 @@ function registerPanel(
 }
 
 export async function deactivate(): Promise<void> {
+  await activeController?.flush();
+  activeController = undefined;
   await activeModel?.shutdown();
   activeModel = undefined;
 }

@@ -18,6 +18,13 @@ export interface PerplexityHint extends LineHint {
   readonly view: PromptPerplexityView;
 }
 
+/** A decoration as last rendered in an editor: its line, the text shown after it and its level. */
+export interface RenderedHint {
+  readonly line: number;
+  readonly text: string;
+  readonly level: PerplexityLevel;
+}
+
 const COLORS: { readonly [L in PerplexityLevel]: string } = {
   low: 'testing.iconPassed',
   medium: 'editorWarning.foreground',
@@ -28,6 +35,8 @@ export class HintManager implements vscode.Disposable {
   private readonly byDocument = new Map<string, PerplexityHint[]>();
   private readonly types: { readonly [L in PerplexityLevel]: vscode.TextEditorDecorationType };
   private readonly subscriptions: vscode.Disposable[] = [];
+  /** What render() last put in each document's editors (read by the test API). */
+  private readonly renderedByDocument = new Map<string, RenderedHint[]>();
 
   constructor() {
     const type = (level: PerplexityLevel): vscode.TextEditorDecorationType =>
@@ -38,7 +47,10 @@ export class HintManager implements vscode.Disposable {
     this.types = { low: type('low'), medium: type('medium'), high: type('high') };
     this.subscriptions.push(
       vscode.workspace.onDidChangeTextDocument((e) => this.onChange(e)),
-      vscode.workspace.onDidCloseTextDocument((d) => this.byDocument.delete(d.uri.toString())),
+      vscode.workspace.onDidCloseTextDocument((d) => {
+        this.byDocument.delete(d.uri.toString());
+        this.renderedByDocument.delete(d.uri.toString());
+      }),
       vscode.window.onDidChangeVisibleTextEditors((editors) => editors.forEach((e) => this.render(e))),
       vscode.workspace.onDidChangeConfiguration((e) => {
         if (e.affectsConfiguration(fullKey(SETTING.hintsEnabled))) this.renderAll();
@@ -57,6 +69,11 @@ export class HintManager implements vscode.Disposable {
 
   hints(document: vscode.TextDocument): readonly PerplexityHint[] {
     return this.byDocument.get(document.uri.toString()) ?? [];
+  }
+
+  /** The decorations last set on an editor of the document (none when hints are off). */
+  rendered(document: vscode.TextDocument): readonly RenderedHint[] {
+    return this.renderedByDocument.get(document.uri.toString()) ?? [];
   }
 
   private onChange(e: vscode.TextDocumentChangeEvent): void {
@@ -80,11 +97,13 @@ export class HintManager implements vscode.Disposable {
 
   private render(editor: vscode.TextEditor): void {
     const hints = hintsEnabled() ? (this.byDocument.get(editor.document.uri.toString()) ?? []) : [];
+    const rendered: RenderedHint[] = [];
     for (const level of ['low', 'medium', 'high'] as const) {
       const options = hints
         .filter((h) => h.view.level === level && h.line < editor.document.lineCount)
         .map((h): vscode.DecorationOptions => {
           const hover = new vscode.MarkdownString(perplexityExplanation(h.view));
+          rendered.push({ line: h.line, text: formatPerplexity(h.view.perplexity), level });
           return {
             range: editor.document.lineAt(h.line).range,
             hoverMessage: hover,
@@ -93,12 +112,14 @@ export class HintManager implements vscode.Disposable {
         });
       editor.setDecorations(this.types[level], options);
     }
+    this.renderedByDocument.set(editor.document.uri.toString(), rendered);
   }
 
   dispose(): void {
     for (const d of this.subscriptions) d.dispose();
     for (const t of Object.values(this.types)) t.dispose();
     this.byDocument.clear();
+    this.renderedByDocument.clear();
   }
 }
 

@@ -6,7 +6,9 @@ import { BUNDLED_MODEL_NAME, bundledModelDir } from '../engine/bundledModel';
 import type { Engine, LoadOptions, ModelInfo } from '../protocol/engine';
 import type { ModelStatusView } from '../protocol/webview';
 import { EngineClient } from '../worker/engineClient';
+import { listDownloadedModels } from '../download/modelDownloader';
 import { errorText, SELECT_MODEL_COMMAND, showEngineError } from './errors';
+import { DOWNLOAD_MODEL_COMMAND, downloadedModelRoots } from './modelDownload';
 import { config, MODEL_SETTINGS, fullKey, SETTING } from './settings';
 
 export { SELECT_MODEL_COMMAND };
@@ -153,18 +155,28 @@ export function statusBarText(status: ModelStatusView): { text: string; tooltip:
 
 interface ModelPick extends vscode.QuickPickItem {
   readonly dir?: string;
+  readonly command?: string;
 }
 
-async function selectModel(manager: ModelManager, log: vscode.LogOutputChannel): Promise<void> {
+async function selectModel(manager: ModelManager, log: vscode.LogOutputChannel, globalStoragePath: string): Promise<void> {
   const current = config().get<string>(SETTING.modelPath, '').trim();
   const bundled = bundledModelDir();
   const items: ModelPick[] = [
     { label: `$(package) ${BUNDLED_MODEL_NAME}`, description: current ? '' : '(current)', detail: 'The bundled test model: random weights, writes gibberish.', dir: '' },
   ];
   if (current) items.push({ label: `$(folder) ${path.basename(current)}`, description: '(current)', detail: current, dir: current });
+  for (const m of listDownloadedModels(downloadedModelRoots(globalStoragePath))) {
+    if (path.resolve(current || bundled) === m.modelDir) continue;
+    items.push({ label: `$(cloud-download) ${m.name}`, description: m.variants.join(', '), detail: m.modelDir, dir: m.modelDir });
+  }
+  items.push({ label: '$(cloud-download) Download model...', detail: 'From the Hugging Face hub: pick a variant (sizes shown); it is verified before use.', command: DOWNLOAD_MODEL_COMMAND });
   items.push({ label: '$(folder-opened) Choose folder...', detail: 'A CodeGen ONNX export: config.json and onnx/*.onnx (e.g. Xenova/codegen-350M-mono).' });
   const pick = await vscode.window.showQuickPick(items, { title: 'CodeGen: Select Model', placeHolder: 'Which model writes the code?' });
   if (!pick) return;
+  if (pick.command) {
+    await vscode.commands.executeCommand(pick.command);
+    return;
+  }
   let dir = pick.dir;
   if (dir === undefined) {
     const folders = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, canSelectMany: false, openLabel: 'Use This Model' });
@@ -216,7 +228,7 @@ export function registerModel(context: vscode.ExtensionContext, log: vscode.LogO
     manager,
     item,
     manager.onDidChangeStatus(render),
-    vscode.commands.registerCommand(SELECT_MODEL_COMMAND, () => selectModel(manager, log)),
+    vscode.commands.registerCommand(SELECT_MODEL_COMMAND, () => selectModel(manager, log, context.globalStorageUri.fsPath)),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (MODEL_SETTINGS.some((key) => e.affectsConfiguration(fullKey(key)))) manager.onSettingsChanged();
     }),

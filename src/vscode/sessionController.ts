@@ -5,13 +5,13 @@
 import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { PromptContext } from '../protocol/engine';
+import type { PromptContext, StopReason } from '../protocol/engine';
 import { EngineError, toEngineError } from '../protocol/errors';
 import type { FromWebview, PanelState, TurnView } from '../protocol/webview';
 import { assembleProgram } from '../session/paperFormat';
 import { perplexityView } from '../session/perplexityView';
 import { SessionStore } from '../session/sessionStore';
-import { canDo, TurnMachine, TurnTransitionError } from '../session/turnMachine';
+import { canDo, TurnMachine, TurnTransitionError, type TurnRecord } from '../session/turnMachine';
 import type { EditorTarget } from './editorTarget';
 import { errorText, showEngineError } from './errors';
 import type { HintManager } from './hints';
@@ -38,6 +38,17 @@ interface Running {
   readonly done: Promise<void>;
 }
 
+/** The last generation the controller started: its context, and once it ended, how (for the test API and logs). */
+export interface GenerationInfo {
+  readonly turnId: string;
+  readonly context: PromptContext;
+  readonly maxNewTokens?: number;
+  readonly stopReason?: StopReason;
+  /** Tokens generated. */
+  readonly tokens?: number;
+  readonly seed?: number;
+}
+
 export interface SessionControllerDeps {
   readonly store: SessionStore;
   readonly model: ModelManager;
@@ -52,6 +63,9 @@ export class SessionController implements vscode.Disposable {
   private draftController: AbortController | undefined;
   private draftTimer: NodeJS.Timeout | undefined;
   private lastStreamSave = 0;
+  /** The newest save (the store runs saves in order, so awaiting it awaits them all). */
+  private lastSave: Promise<void> = Promise.resolve();
+  private generation: GenerationInfo | undefined;
   private panel: PanelPort = { post: () => undefined };
   /** Resolves when the last session has been read back from disk. */
   readonly restored: Promise<void>;
@@ -88,7 +102,8 @@ export class SessionController implements vscode.Disposable {
           this.deps.model.ensureLoaded().catch((err: unknown) => this.deps.log.warn(`Model not loaded: ${errorText(err)}`));
           return;
         case 'submit':
-          return await this.submit(message.prompt);
+          await this.submit(message.prompt);
+          return;
         case 'accept':
           return await this.accept(message.turnId, message.code);
         case 'reject':
@@ -108,6 +123,9 @@ export class SessionController implements vscode.Disposable {
           return await this.exportSession();
         case 'chooseModel':
           await vscode.commands.executeCommand('codegenMt.selectModel');
+          return;
+        case 'downloadModel':
+          await vscode.commands.executeCommand('codegenMt.downloadModel');
           return;
         default: {
           const unreachable: never = message;
@@ -140,15 +158,17 @@ export class SessionController implements vscode.Disposable {
 
   // --- the turn flow ---
 
-  async submit(prompt: string): Promise<void> {
+  /** Starts a turn for `prompt`; its id, or undefined if a turn is still generating (the user is told). */
+  async submit(prompt: string): Promise<string | undefined> {
     await this.restored;
     if (this.running) {
       void vscode.window.showWarningMessage('CodeGen is still writing the last turn: stop it or wait for it to finish.');
-      return;
+      return undefined;
     }
     const turn = this.session.start(randomUUID(), prompt);
     this.session.draft = '';
     this.generate(turn.id, prompt);
+    return turn.id;
   }
 
   async regenerate(turnId: string): Promise<void> {
@@ -167,10 +187,11 @@ export class SessionController implements vscode.Disposable {
   private generate(turnId: string, prompt: string): void {
     const controller = new AbortController();
     const context = this.deps.target.context(prompt);
+    this.generation = { turnId, context };
     this.publish(turnId);
     this.save();
     const done = this.run(turnId, context, controller).finally(() => {
-      if (this.running?.turnId === turnId) this.running = undefined;
+      if (this.running?.controller === controller) this.running = undefined;
     });
     this.running = { turnId, controller, done };
   }
@@ -203,6 +224,9 @@ export class SessionController implements vscode.Disposable {
           },
         },
       );
+      if (this.generation?.turnId === turnId) {
+        this.generation = { ...this.generation, maxNewTokens: settings.maxNewTokens, stopReason: result.stopReason, tokens: result.ids.length, seed: result.seed };
+      }
       const t = result.timings;
       const tokensPerSecond = t.decodeMs > 0 ? (t.decodeTokens * 1000) / t.decodeMs : undefined;
       session.finish(turnId, {
@@ -224,6 +248,9 @@ export class SessionController implements vscode.Disposable {
         void showEngineError(e, 'The turn failed', this.deps.log);
       }
     } finally {
+      // Not busy any more from the moment the turn shows its end state: a Regenerate or Submit right after it
+      // must not be refused as "still writing" while the session is being saved.
+      if (this.running?.controller === controller) this.running = undefined;
       model.setIdle();
       if (session === this.session) this.publish(turnId);
       await this.saveSession(session);
@@ -353,6 +380,36 @@ export class SessionController implements vscode.Disposable {
     await running.done.catch(() => undefined);
   }
 
+  // --- what the test API reads (src/vscode/testApi.ts) ---
+
+  /** The current session's turns as stored (with each one's seed); copies. */
+  turnRecords(): TurnRecord[] {
+    return structuredClone([...this.session.turns]) as TurnRecord[];
+  }
+
+  /** The last generation started: its context, and how it ended. */
+  lastGeneration(): GenerationInfo | undefined {
+    return this.generation;
+  }
+
+  /** Resolves when every save asked for so far is on disk. */
+  flush(): Promise<void> {
+    return this.lastSave;
+  }
+
+  /**
+   * Drops the in-memory session and restores the current one from the store, as activation does (stopping a
+   * running turn first); the panel gets the restored state.
+   */
+  async reload(): Promise<void> {
+    await this.settle();
+    await this.flush();
+    this.session = TurnMachine.create(randomUUID());
+    this.generation = undefined;
+    await this.restore();
+    await this.sendInit();
+  }
+
   // --- the newest turn, for the commands ---
 
   newestTurnId(action: 'accept' | 'reject' | 'regenerate' | 'stop'): string | undefined {
@@ -389,7 +446,13 @@ export class SessionController implements vscode.Disposable {
     void this.saveSession(this.session);
   }
 
-  private async saveSession(session: TurnMachine): Promise<void> {
+  private saveSession(session: TurnMachine): Promise<void> {
+    const saved = this.writeSession(session);
+    this.lastSave = saved;
+    return saved;
+  }
+
+  private async writeSession(session: TurnMachine): Promise<void> {
     this.lastStreamSave = Date.now();
     try {
       await this.deps.store.save(session.toRecord(), session === this.session);
@@ -413,8 +476,9 @@ export function registerSessions(
   panel: PanelPort & { focus(): Promise<void> },
 ): SessionController {
   const controller = new SessionController(deps);
-  const onTurn = (action: 'accept' | 'reject' | 'regenerate' | 'stop', run: (id: string) => unknown) => async () => {
-    const id = controller.newestTurnId(action);
+  // Each acts on the turn whose id is the argument, if one is given, else on the newest turn it applies to.
+  const onTurn = (action: 'accept' | 'reject' | 'regenerate' | 'stop', run: (id: string) => unknown) => async (arg?: unknown) => {
+    const id = typeof arg === 'string' ? arg : controller.newestTurnId(action);
     if (!id) {
       void vscode.window.showInformationMessage(`There is no turn to ${action}.`);
       return;
@@ -429,16 +493,17 @@ export function registerSessions(
   context.subscriptions.push(
     controller,
     deps.model.onDidChangeStatus((model) => panel.post({ type: 'model', model })),
-    vscode.commands.registerCommand(SUBMIT_PROMPT_COMMAND, async () => {
-      let prompt: string | undefined = controller.draft.trim() ? controller.draft : undefined;
+    // With a prompt argument (a string) no input box is shown; resolves to the new turn's id.
+    vscode.commands.registerCommand(SUBMIT_PROMPT_COMMAND, async (arg?: unknown): Promise<string | undefined> => {
+      let prompt: string | undefined = typeof arg === 'string' ? arg : controller.draft.trim() ? controller.draft : undefined;
       prompt ??= await vscode.window.showInputBox({ title: 'CodeGen: what should the next step do?', placeHolder: 'e.g. Read the CSV file data.csv into a list of rows.', ignoreFocusOut: true });
-      if (prompt?.trim()) {
-        try {
-          await controller.submit(prompt);
-        } catch (err) {
-          if (err instanceof TurnTransitionError) void vscode.window.showWarningMessage(err.message);
-          else throw err;
-        }
+      if (!prompt?.trim()) return undefined;
+      try {
+        return await controller.submit(prompt);
+      } catch (err) {
+        if (err instanceof TurnTransitionError) void vscode.window.showWarningMessage(err.message);
+        else throw err;
+        return undefined;
       }
     }),
     vscode.commands.registerCommand(ACCEPT_TURN_COMMAND, onTurn('accept', (id) => controller.accept(id))),

@@ -17,6 +17,7 @@ test('every valid message passes unchanged', () => {
     { type: 'openSession', sessionId: 's' },
     { type: 'exportSession' },
     { type: 'chooseModel' },
+    { type: 'downloadModel' },
     { type: 'submit', prompt: 'x'.repeat(MAX_TEXT_LENGTH) },
   ];
   for (const m of valid) assert.deepEqual(parseFromWebview(m), m, JSON.stringify(m).slice(0, 80));

@@ -1,0 +1,214 @@
+// "CodeGen: Download Model...": pick a Hugging Face repository and one of the ONNX variants it has (with sizes),
+// download it into the extension's global storage with a cancellable progress notification, then load it and
+// make it the model. HF_ENDPOINT and HF_TOKEN are honoured; a token asked for here is kept in SecretStorage.
+// VS Code's http.proxy (and http.noProxy) wins over HTTPS_PROXY / NO_PROXY.
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { listVariants } from '../engine/modelFolder';
+import { DownloadError } from '../download/downloadError';
+import { DEFAULT_REVISION, fetchRepoSnapshot, hubSettingsFromEnv, normalizeRepoId, type HubSettings, type RepoSnapshot } from '../download/hubApi';
+import { defaultModelsRoot, downloadModel, manualSteps, modelFolderName, remoteVariants, smallFiles } from '../download/modelDownloader';
+import { describeProgress, formatBytes } from '../download/progressMeter';
+import { explicitProxy } from '../download/proxy';
+import { showEngineError } from './errors';
+import type { ModelManager } from './modelManager';
+import { config, SETTING } from './settings';
+
+export const DOWNLOAD_MODEL_COMMAND = 'codegenMt.downloadModel';
+export const HF_TOKEN_SECRET = 'codegenMt.huggingFaceToken';
+export const SUGGESTED_REPOS = ['Xenova/codegen-350M-mono'] as const;
+
+/** Where downloaded models are looked for: the extension's own, then the CLI's (`codegen-mt download`). */
+export function downloadedModelRoots(globalStoragePath: string): string[] {
+  return [path.join(globalStoragePath, 'models'), defaultModelsRoot()];
+}
+
+const VARIANT_NOTES: Readonly<Record<string, string>> = {
+  model: 'full precision (fp32): best output, largest',
+  model_quantized: '8-bit: about a quarter of fp32, small quality loss',
+  model_int8: '8-bit: about a quarter of fp32, small quality loss',
+  model_uint8: '8-bit: about a quarter of fp32, small quality loss',
+  model_fp16: 'half precision',
+  model_q4: '4-bit weights',
+  model_q4f16: '4-bit weights, fp16 activations: smallest',
+  model_bnb4: '4-bit (bitsandbytes)',
+  decoder_model_merged: 'older export layout, full precision',
+  decoder_model_merged_quantized: 'older export layout, 8-bit',
+};
+
+function hubSettings(token: string | undefined): HubSettings {
+  const env = hubSettingsFromEnv();
+  const http = vscode.workspace.getConfiguration('http');
+  const proxy = http.get<string>('proxy', '').trim();
+  const noProxy = http.get<string[]>('noProxy', []);
+  return { ...env, token: token ?? env.token, proxy: proxy ? explicitProxy(proxy, noProxy) : env.proxy };
+}
+
+async function pickRepo(): Promise<string | undefined> {
+  const other = '$(edit) Other repository...';
+  const pick = await vscode.window.showQuickPick(
+    [...SUGGESTED_REPOS.map((r) => ({ label: r, detail: 'CodeGen 350M trained on Python (ONNX export)' })), { label: other, detail: 'A Hugging Face model id (owner/name) with onnx/*.onnx and config.json' }],
+    { title: 'CodeGen: Download Model (1/2)', placeHolder: 'Which Hugging Face repository?' },
+  );
+  if (!pick) return undefined;
+  if (pick.label !== other) return pick.label;
+  return vscode.window.showInputBox({
+    title: 'CodeGen: Download Model',
+    prompt: 'Hugging Face model id (owner/name) of a CodeGen ONNX export',
+    placeHolder: 'Xenova/codegen-350M-mono',
+    validateInput: (v) => {
+      try {
+        normalizeRepoId(v);
+        return undefined;
+      } catch (err) {
+        return (err as Error).message;
+      }
+    },
+  });
+}
+
+async function askToken(context: vscode.ExtensionContext, message: string): Promise<string | undefined> {
+  const token = await vscode.window.showInputBox({
+    title: 'CodeGen: Hugging Face token',
+    prompt: `${message} Paste a read token (https://huggingface.co/settings/tokens); it is kept in VS Code's secret storage.`,
+    password: true,
+    ignoreFocusOut: true,
+    placeHolder: 'hf_...',
+  });
+  if (!token?.trim()) return undefined;
+  await context.secrets.store(HF_TOKEN_SECRET, token.trim());
+  return token.trim();
+}
+
+/** The repository's files, asking for a token when the hub says the repository is gated. */
+async function fetchSnapshot(context: vscode.ExtensionContext, repo: string, log: vscode.LogOutputChannel): Promise<{ snapshot: RepoSnapshot; hub: HubSettings } | undefined> {
+  let token = await context.secrets.get(HF_TOKEN_SECRET);
+  for (let asked = false; ; asked = true) {
+    const hub = hubSettings(token);
+    try {
+      const snapshot = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: `CodeGen: listing the variants of ${repo}...`, cancellable: true },
+        (_progress, cancel) => fetchRepoSnapshot(repo, DEFAULT_REVISION, hub, abortSignalOf(cancel)),
+      );
+      return { snapshot, hub };
+    } catch (err) {
+      if (err instanceof DownloadError && err.code === 'unauthorized' && !asked) {
+        token = await askToken(context, err.message);
+        if (token) continue;
+      }
+      await showDownloadError(err, repo, hub, path.join('<models folder>', modelFolderName(repo)), log);
+      return undefined;
+    }
+  }
+}
+
+function abortSignalOf(token: vscode.CancellationToken): AbortSignal {
+  const controller = new AbortController();
+  if (token.isCancellationRequested) controller.abort();
+  else token.onCancellationRequested(() => controller.abort());
+  return controller.signal;
+}
+
+async function showDownloadError(err: unknown, repo: string, hub: HubSettings, dir: string, log: vscode.LogOutputChannel, variant?: string): Promise<void> {
+  if (!(err instanceof DownloadError)) {
+    await showEngineError(err, `Could not download ${repo}`, log);
+    return;
+  }
+  if (err.code === 'cancelled') {
+    log.info(`Download of ${repo} cancelled; partial files are kept and the next download resumes them.`);
+    return;
+  }
+  log.error(`Download of ${repo}: [${err.code}] ${err.message}`);
+  const steps = err.manualSteps ?? (err.code === 'network' || err.code === 'unauthorized' ? manualSteps(hub, repo, DEFAULT_REVISION, dir, undefined, variant) : undefined);
+  const actions = steps ? ['Show Manual Steps', 'Choose Folder...'] : ['Show Log'];
+  const choice = await vscode.window.showErrorMessage(`CodeGen: ${err.message}`, ...actions);
+  if (choice === 'Show Manual Steps' && steps) {
+    const doc = await vscode.workspace.openTextDocument({ content: `${err.message}\n\n${steps}\n`, language: 'plaintext' });
+    await vscode.window.showTextDocument(doc);
+  } else if (choice === 'Choose Folder...') {
+    await vscode.commands.executeCommand('codegenMt.selectModel');
+  } else if (choice === 'Show Log') {
+    log.show(true);
+  }
+}
+
+async function downloadCommand(context: vscode.ExtensionContext, manager: ModelManager, log: vscode.LogOutputChannel): Promise<void> {
+  const repoInput = await pickRepo();
+  if (!repoInput) return;
+  const repo = normalizeRepoId(repoInput);
+  const listed = await fetchSnapshot(context, repo, log);
+  if (!listed) return;
+  const { snapshot, hub } = listed;
+  const variants = remoteVariants(snapshot);
+  const dir = path.join(downloadedModelRoots(context.globalStorageUri.fsPath)[0], modelFolderName(repo));
+  if (variants.length === 0 || !snapshot.files.some((f) => f.path === 'config.json')) {
+    void vscode.window.showErrorMessage(`CodeGen: ${repo} is not a CodeGen ONNX export (it needs config.json and onnx/*.onnx). Try Xenova/codegen-350M-mono.`);
+    return;
+  }
+  const have = new Set(listVariants(dir));
+  const smallBytes = smallFiles(snapshot).reduce((n, f) => n + f.size, 0);
+  const pick = await vscode.window.showQuickPick(
+    variants.map((v, i) => ({
+      label: v.variant,
+      description: `${formatBytes(v.bytes + smallBytes)}${have.has(v.variant) ? ' (downloaded)' : ''}${i === 0 ? ' (the engine default)' : ''}`,
+      detail: VARIANT_NOTES[v.variant],
+      variant: v.variant,
+    })),
+    { title: `CodeGen: Download Model (2/2): ${repo}`, placeHolder: 'Which variant? Smaller files load faster and use less memory.' },
+  );
+  if (!pick) return;
+  let result;
+  try {
+    result = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `CodeGen: downloading ${repo} (${pick.variant})`, cancellable: true },
+      async (progress, cancel) => {
+        let percent = 0;
+        return downloadModel({
+          repo,
+          variant: pick.variant,
+          dir,
+          hub,
+          snapshot,
+          signal: abortSignalOf(cancel),
+          progressIntervalMs: 250,
+          onProgress: (p) => {
+            const now = p.totalBytes > 0 ? (100 * p.bytes) / p.totalBytes : 100;
+            const what = p.phase === 'verify' ? `verifying ${p.file}` : p.file;
+            progress.report({ message: `${describeProgress(p)} (${what})`, increment: Math.max(0, now - percent) });
+            percent = Math.max(percent, now);
+          },
+        });
+      },
+    );
+  } catch (err) {
+    await showDownloadError(err, repo, hub, dir, log, pick.variant);
+    return;
+  }
+  log.info(`Downloaded ${repo} (${result.variant}, commit ${result.commit}) into ${result.modelDir}: fetched ${result.downloaded.length} files, ${result.reused.length} already there.`);
+  await useDownloadedModel(manager, result.modelDir, result.variant, log);
+}
+
+/** Loads the folder (the engine's rules decide), then makes it the model in the user settings. */
+async function useDownloadedModel(manager: ModelManager, modelDir: string, variant: string, log: vscode.LogOutputChannel): Promise<void> {
+  // The folder's default variant is stored as '' so that later downloads of a better variant are picked up.
+  const variantSetting = listVariants(modelDir)[0] === variant ? '' : variant;
+  const threads = config().get<number>(SETTING.threads, 0);
+  try {
+    await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `CodeGen: loading ${path.basename(modelDir)}...` }, () =>
+      manager.validate({ modelDir, variant: variantSetting || undefined, threads: threads > 0 ? threads : undefined }),
+    );
+  } catch (err) {
+    await showEngineError(err, `The downloaded model in ${modelDir} does not load`, log);
+    return;
+  }
+  if (config().get<string>(SETTING.modelVariant, '').trim() !== variantSetting) {
+    await config().update(SETTING.modelVariant, variantSetting, vscode.ConfigurationTarget.Global);
+  }
+  await config().update(SETTING.modelPath, modelDir, vscode.ConfigurationTarget.Global);
+  void vscode.window.showInformationMessage(`CodeGen: now using ${path.basename(modelDir)} (${variant}).`);
+}
+
+/** The Download Model command. */
+export function registerModelDownload(context: vscode.ExtensionContext, manager: ModelManager, log: vscode.LogOutputChannel): void {
+  context.subscriptions.push(vscode.commands.registerCommand(DOWNLOAD_MODEL_COMMAND, () => downloadCommand(context, manager, log)));
+}

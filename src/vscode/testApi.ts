@@ -1,0 +1,204 @@
+// What activate() returns: a small API for the integration tests (test/integration/), which drive the extension
+// through its commands and observe it through this. It only exposes what the parts already hold (the
+// controller's turns and last context, the hints, the panel, the model status, the error notifications), and
+// adds no behaviour of its own except reload(), which runs the controller's own restore-from-disk.
+import * as vscode from 'vscode';
+import type { PromptContext } from '../protocol/engine';
+import type { ModelStatusView, ToWebview, TurnState, TurnView } from '../protocol/webview';
+import type { TurnRecord } from '../session/turnMachine';
+import { onDidShowEngineError, type ShownError } from './errors';
+import type { HintManager, RenderedHint } from './hints';
+import type { ModelManager } from './modelManager';
+import type { PanelPort, PanelProvider } from './panelProvider';
+import type { GenerationInfo, SessionController } from './sessionController';
+
+export type { GenerationInfo, RenderedHint, ShownError };
+
+/** A turn as the session holds it (the panel's view plus the seed of its code). */
+export type TurnSnapshot = Readonly<TurnRecord>;
+
+export interface TurnDelta {
+  readonly turnId: string;
+  readonly delta: string;
+}
+
+export interface HintSnapshot {
+  readonly line: number;
+  readonly comment: string;
+  readonly perplexity: number;
+  readonly level: string;
+}
+
+export interface CodegenMtApi {
+  /** Starts a turn (as the panel's Submit does); resolves to its id once it is generating. */
+  submit(prompt: string): Promise<string>;
+  /** The current session's turns, oldest first. */
+  turns(): TurnSnapshot[];
+  turn(id: string): TurnSnapshot | undefined;
+  /** Resolves when the turn is in one of `states`; rejects after `timeoutMs` (default 20 s) saying what it is. */
+  waitForTurn(id: string, states: readonly TurnState[], timeoutMs?: number): Promise<TurnSnapshot>;
+  /** Every turn view the controller publishes (to the panel). */
+  readonly onDidChangeTurn: vscode.Event<TurnView>;
+  /** Every piece of streamed code. */
+  readonly onDidStreamDelta: vscode.Event<TurnDelta>;
+  /** The context the model was given for the last turn started. */
+  lastContext(): PromptContext | undefined;
+  /** The last generation: its context, stop reason, token count and seed. */
+  lastGeneration(): GenerationInfo | undefined;
+  /** The perplexity hints the document has (empty if it is not open). */
+  hintsFor(uri: vscode.Uri): HintSnapshot[];
+  /** The hint decorations last rendered in the document's editor. */
+  renderedHintsFor(uri: vscode.Uri): RenderedHint[];
+  /** The last error notification the extension showed (with its action buttons), and clearing it. */
+  lastError(): ShownError | undefined;
+  clearLastError(): void;
+  readonly onDidShowError: vscode.Event<ShownError>;
+  /** Drops the session from memory and restores it from the session store, as activation does; the turns. */
+  restoreSession(): Promise<TurnSnapshot[]>;
+  /** Resolves when every session save asked for so far is on disk. */
+  flushSaves(): Promise<void>;
+  /** Whether VS Code resolved the panel's view, and whether its page has said `ready`. */
+  panel(): { readonly resolved: boolean; readonly ready: boolean };
+  modelStatus(): ModelStatusView;
+  sessionId(): string;
+}
+
+export interface TestApiParts {
+  readonly controller: SessionController;
+  readonly panel: PanelProvider;
+  readonly hints: HintManager;
+  readonly model: ModelManager;
+}
+
+export class TestApi implements CodegenMtApi, vscode.Disposable {
+  private readonly turnChanged = new vscode.EventEmitter<TurnView>();
+  private readonly streamed = new vscode.EventEmitter<TurnDelta>();
+  private readonly errorShown = new vscode.EventEmitter<ShownError>();
+  private readonly subscriptions: vscode.Disposable[];
+  private shownError: ShownError | undefined;
+  readonly onDidChangeTurn = this.turnChanged.event;
+  readonly onDidStreamDelta = this.streamed.event;
+  readonly onDidShowError = this.errorShown.event;
+
+  constructor(private readonly parts: TestApiParts) {
+    this.subscriptions = [
+      onDidShowEngineError((e) => {
+        this.shownError = e;
+        this.errorShown.fire(e);
+      }),
+    ];
+  }
+
+  /** The port the controller posts to: the panel, with every message also seen here. */
+  observe(port: PanelPort): PanelPort {
+    return {
+      post: (message: ToWebview) => {
+        port.post(message);
+        if (message.type === 'turn') this.turnChanged.fire(message.turn);
+        else if (message.type === 'turnDelta') this.streamed.fire({ turnId: message.turnId, delta: message.delta });
+      },
+    };
+  }
+
+  async submit(prompt: string): Promise<string> {
+    const id = await this.parts.controller.submit(prompt);
+    if (!id) throw new Error('A turn is still generating: the prompt was not submitted.');
+    return id;
+  }
+
+  turns(): TurnSnapshot[] {
+    return this.parts.controller.turnRecords();
+  }
+
+  turn(id: string): TurnSnapshot | undefined {
+    return this.turns().find((t) => t.id === id);
+  }
+
+  waitForTurn(id: string, states: readonly TurnState[], timeoutMs = 20_000): Promise<TurnSnapshot> {
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const finish = (): void => {
+        settled = true;
+        subscription.dispose();
+        clearInterval(poll);
+        clearTimeout(timer);
+      };
+      const check = (): void => {
+        if (settled) return;
+        const turn = this.turn(id);
+        if (turn && states.includes(turn.state)) {
+          finish();
+          resolve(turn);
+        }
+      };
+      const subscription = this.onDidChangeTurn((t) => t.id === id && check());
+      const poll = setInterval(check, 50);
+      const timer = setTimeout(() => {
+        if (settled) return;
+        finish();
+        const turn = this.turn(id);
+        reject(new Error(`Turn ${id} is ${turn ? turn.state : 'not in the session'}, not ${states.join(' or ')}, after ${timeoutMs} ms${turn?.error ? `: ${turn.error}` : ''}`));
+      }, timeoutMs);
+      check();
+    });
+  }
+
+  lastContext(): PromptContext | undefined {
+    return this.parts.controller.lastGeneration()?.context;
+  }
+
+  lastGeneration(): GenerationInfo | undefined {
+    return this.parts.controller.lastGeneration();
+  }
+
+  hintsFor(uri: vscode.Uri): HintSnapshot[] {
+    const document = this.document(uri);
+    if (!document) return [];
+    return this.parts.hints.hints(document).map((h) => ({ line: h.line, comment: h.comment, perplexity: h.view.perplexity, level: h.view.level }));
+  }
+
+  renderedHintsFor(uri: vscode.Uri): RenderedHint[] {
+    const document = this.document(uri);
+    return document ? [...this.parts.hints.rendered(document)] : [];
+  }
+
+  lastError(): ShownError | undefined {
+    return this.shownError;
+  }
+
+  clearLastError(): void {
+    this.shownError = undefined;
+  }
+
+  async restoreSession(): Promise<TurnSnapshot[]> {
+    await this.parts.controller.reload();
+    return this.turns();
+  }
+
+  flushSaves(): Promise<void> {
+    return this.parts.controller.flush();
+  }
+
+  panel(): { readonly resolved: boolean; readonly ready: boolean } {
+    return { resolved: this.parts.panel.resolved, ready: this.parts.panel.ready };
+  }
+
+  modelStatus(): ModelStatusView {
+    return this.parts.model.status;
+  }
+
+  sessionId(): string {
+    return this.parts.controller.state().sessionId;
+  }
+
+  private document(uri: vscode.Uri): vscode.TextDocument | undefined {
+    return vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri.toString());
+  }
+
+  dispose(): void {
+    for (const d of this.subscriptions) d.dispose();
+    this.turnChanged.dispose();
+    this.streamed.dispose();
+    this.errorShown.dispose();
+  }
+}

@@ -1,0 +1,91 @@
+// The CodeGen panel in a real VS Code (code-server + headless Chromium), on the bundled model, as a user drives
+// it: the draft's live perplexity, a turn accepted into the editor (with its perplexity hint), a turn rejected.
+// Screenshots: .test-cache/e2e/screenshots/ (docs/draft-perplexity.png and docs/accepted-turn.png with
+// CODEGEN_MT_UPDATE_SCREENSHOTS=1). On a failure: .test-cache/failures/panel--<test>/.
+import { after, before, test } from 'node:test';
+import { assert, e2eSuite, EXAMPLE_PY, insertionRules } from './harness.mjs';
+
+const suite = e2eSuite('panel', { docs: ['draft-perplexity', 'accepted-turn'] }, { test, before, after });
+
+/** The draft chip's number (the text after "Perplexity"), once a current (not stale) one shows. */
+async function draftPerplexity(vscode, { timeout = 30_000 } = {}) {
+  const chip = vscode.panel.locator('.draft-ppl:not([hidden]):not(.stale) .ppl');
+  await chip.waitFor({ state: 'visible', timeout });
+  const text = (await chip.textContent()) ?? '';
+  const match = /Perplexity\s+(\S+)/.exec(text);
+  assert.ok(match && /\d/.test(match[1]), `the draft perplexity chip shows a number: ${JSON.stringify(text)}`);
+  return match[1];
+}
+
+suite.test('shows the live perplexity of the draft while typing', async (vscode) => {
+  await vscode.openFile('example.py');
+  await vscode.openPanel();
+  await vscode.widenSideBar();
+  const chip = vscode.panel.locator('.draft-ppl');
+  assert.equal(await chip.isVisible(), false, 'no perplexity chip while the input is empty');
+
+  await vscode.typeDraft('Print the numbers from 1 to 10.');
+  const first = await draftPerplexity(vscode);
+
+  // Typing on: the chip goes stale at once, then shows the new draft's number.
+  await vscode.promptInput().pressSequentially(' Then print their sum.', { delay: 15 });
+  await vscode.panel.locator('.draft-ppl:not([hidden]):not(.stale)').waitFor({ state: 'visible', timeout: 30_000 });
+  const second = await draftPerplexity(vscode);
+  assert.notEqual(second, first, 'the perplexity follows the draft');
+  await vscode.screenshot('draft-perplexity');
+
+  await vscode.promptInput().fill('');
+  await vscode.panel.locator('.draft-ppl[hidden]').waitFor({ state: 'attached', timeout: 10_000 });
+});
+
+suite.test('accepts a turn: its code goes into the editor, with the prompt as a comment and its perplexity hint', async (vscode) => {
+  const prompt = 'Define a function that returns the mean of a list of numbers.';
+  const before = await vscode.editorText();
+  assert.equal(before, EXAMPLE_PY);
+
+  await vscode.submit(prompt);
+  const turn = vscode.lastTurn();
+  await vscode.button(turn, 'Accept').waitFor({ state: 'visible', timeout: 90_000 });
+  assert.match(await turn.getAttribute('class'), /state-proposed/);
+  const code = await vscode.turnCode(turn);
+  assert.ok(code.length > 0, 'the turn has code');
+  const chip = turn.locator('.turn-head .ppl');
+  assert.match((await chip.textContent()) ?? '', /\d/, 'the turn shows its prompt perplexity');
+
+  await vscode.button(turn, 'Accept').click();
+  await vscode.panel.locator('ol.turns > li.turn.state-accepted', { hasText: 'Inserted' }).waitFor({ state: 'visible', timeout: 15_000 });
+
+  // Exactly what the extension's insertion rules say, at the cursor (the end of the file).
+  const { buildInsertion, insertionPoint } = insertionRules();
+  const point = insertionPoint(before, before.length);
+  const inserted = buildInsertion({ above: before.slice(0, point.offset), prompt, code, indent: point.indent, promptAsComment: true });
+  const expected = before.slice(0, point.offset) + inserted.text + before.slice(point.offset);
+  assert.equal(await vscode.editorText(), expected);
+  assert.ok(expected.includes(`# ${prompt}\n`), 'the prompt is inserted as a comment');
+
+  // The prompt comment's inline perplexity hint.
+  let hints = [];
+  for (let i = 0; i < 50 && !hints.some((h) => /ppl\s*\d/.test(h)); i++) {
+    hints = await vscode.editorHints();
+    if (!hints.some((h) => /ppl\s*\d/.test(h))) await vscode.page.waitForTimeout(200);
+  }
+  assert.ok(hints.some((h) => /ppl\s*\d/.test(h)), `an inline "ppl N" hint after the prompt comment; found ${JSON.stringify(hints)}`);
+  await vscode.page.waitForTimeout(300);
+  await vscode.screenshot('accepted-turn');
+});
+
+suite.test('rejects a turn: the turn shows rejected and the editor is unchanged', async (vscode) => {
+  const before = await vscode.editorText();
+  await vscode.submit('Sort the list in descending order.');
+  const turn = vscode.lastTurn();
+  await vscode.button(turn, 'Reject').waitFor({ state: 'visible', timeout: 90_000 });
+  await vscode.button(turn, 'Reject').click();
+
+  const rejected = vscode.panel.locator('ol.turns > li.turn').last();
+  await vscode.panel.locator('ol.turns > li.turn.state-rejected').last().waitFor({ state: 'visible', timeout: 15_000 });
+  assert.match(await rejected.locator('.turn-status').innerText(), /Rejected/);
+  assert.equal(await vscode.button(rejected, 'Try again').isVisible(), true, 'a rejected turn offers "Try again"');
+  assert.equal(await rejected.locator('vscode-button', { hasText: 'Accept' }).count(), 0, 'a rejected turn cannot be accepted');
+  assert.equal(await vscode.editorText(), before, 'rejecting leaves the editor as it was');
+  assert.equal(await vscode.panel.locator('ol.turns > li.turn.state-accepted').count(), 1, 'the earlier accepted turn stays accepted');
+});
