@@ -46,6 +46,20 @@ if (fs.existsSync('webview/main.ts')) {
   });
 }
 
+// Files the bundles read at run time: the benchmark's Python harness (found next to the bundle), and the benchmark
+// data from ../shared/data when this checkout has it (found by src/eval under dist/shared/data), so that a packaged
+// extension can run MTPB and HumanEval.
+function copyRuntimeFiles() {
+  fs.copyFileSync('src/eval/exec_harness.py', 'dist/exec_harness.py');
+  const data = '../shared/data';
+  if (fs.existsSync(data)) {
+    fs.mkdirSync('dist/shared/data', { recursive: true });
+    for (const file of ['mtpb.jsonl', 'HumanEval.jsonl.gz', 'README.md']) {
+      if (fs.existsSync(`${data}/${file}`)) fs.copyFileSync(`${data}/${file}`, `dist/shared/data/${file}`);
+    }
+  }
+}
+
 function copyCodicons() {
   fs.mkdirSync('dist/webview', { recursive: true });
   for (const file of ['codicon.css', 'codicon.ttf']) {
@@ -59,3 +73,4 @@ if (watch) {
   await Promise.all(builds.map((options) => esbuild.build(options)));
 }
 copyCodicons();
+copyRuntimeFiles();

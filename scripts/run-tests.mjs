@@ -113,10 +113,12 @@ async function unitStage() {
   const root = path.join(repoRoot, 'out', 'test');
   if (!fs.existsSync(root)) return { error: `${rel(root)} does not exist: build first (node scripts/build.mjs && npx tsc -p .)` };
   const folders = only.includes('unit') && names.length ? names : ['.'];
+  // out/test/integration holds the Mocha suite that runs inside VS Code's extension host (the integration stage).
+  const inHost = path.join(root, 'integration') + path.sep;
   const files = folders.flatMap((folder) => {
     const dir = path.join(root, folder);
     if (!fs.existsSync(dir)) usage(`no folder ${rel(dir)}`);
-    return walk(dir, (name) => name.endsWith('.test.js'));
+    return walk(dir, (name) => name.endsWith('.test.js')).filter((f) => !f.startsWith(inHost));
   });
   if (!files.length) return { error: `no *.test.js under ${rel(root)}` };
   say(`unit: ${files.length} files under ${rel(root)}`);

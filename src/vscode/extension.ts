@@ -5,6 +5,7 @@ import { SessionStore } from '../session/sessionStore';
 import { EditorTarget } from './editorTarget';
 import { registerHints } from './hints';
 import { registerModelDownload } from './modelDownload';
+import { registerMtpbCommand } from './mtpbCommand';
 import { registerModel, type ModelManager } from './modelManager';
 import { FOCUS_PANEL_COMMAND, PanelProvider } from './panelProvider';
 import { registerSessions, type SessionController } from './sessionController';
@@ -25,6 +26,7 @@ export function activate(context: vscode.ExtensionContext): CodegenMtApi {
   const model = registerModel(context, log);
   activeModel = model;
   registerModelDownload(context, model, log);
+  registerMtpbCommand(context, model, log);
   const hints = registerHints(context, () => model.ensureLoaded().then(() => model.engine), log);
   const target = new EditorTarget();
   context.subscriptions.push(target);

@@ -16,6 +16,7 @@ export const SETTING = {
   lowThreshold: 'perplexity.lowThreshold',
   highThreshold: 'perplexity.highThreshold',
   hintsEnabled: 'hints.enabled',
+  evaluationPython: 'evaluation.python',
 } as const;
 
 /** The settings that need the model reloaded when they change. */
@@ -68,4 +69,9 @@ export async function updateEffective(key: string, value: unknown): Promise<void
         ? vscode.ConfigurationTarget.Workspace
         : vscode.ConfigurationTarget.Global;
   await c.update(key, value, target);
+}
+
+/** The Python (with numpy and pandas) that runs benchmark programs. */
+export function evaluationPython(): string {
+  return config().get<string>(SETTING.evaluationPython, 'python3') || 'python3';
 }

@@ -17,6 +17,17 @@ export async function codegenApi(): Promise<CodegenMtApi> {
   return api;
 }
 
+/**
+ * Stops a turn left generating (by a test that failed half-way), so that the next test's submit is not refused;
+ * the suites call it in their setup and teardown.
+ */
+export async function stopGenerating(api: CodegenMtApi): Promise<void> {
+  const generating = api.turns().find((t) => t.state === 'generating');
+  if (!generating) return;
+  await vscode.commands.executeCommand('codegenMt.stopGeneration', generating.id);
+  await api.waitForTurn(generating.id, ['cancelled', 'proposed', 'failed'], 10_000);
+}
+
 /** Sets a codegenMt.* setting in the user settings (undefined: removes it). */
 export async function setSetting(key: string, value: unknown): Promise<void> {
   await vscode.workspace.getConfiguration('codegenMt').update(key, value, vscode.ConfigurationTarget.Global);

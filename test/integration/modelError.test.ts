@@ -3,14 +3,16 @@
 // setting is restored.
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
-import { codegenApi, openPython, setSetting, waitFor, workspaceFolder } from './helpers';
+import { codegenApi, openPython, setSetting, stopGenerating, waitFor, workspaceFolder } from './helpers';
 
 suite('invalid model folder', () => {
   suiteSetup(async () => {
+    await stopGenerating(await codegenApi());
     await setSetting('maxNewTokens', 16);
   });
 
   suiteTeardown(async () => {
+    await stopGenerating(await codegenApi());
     await setSetting('modelPath', undefined);
     await setSetting('maxNewTokens', undefined);
   });

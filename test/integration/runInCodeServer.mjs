@@ -84,7 +84,17 @@ if (!ok) {
     process.stdout.write('\n--- the extension host console (without trace/debug lines) ---\n');
     for (const line of consoleLines) if (!isNoise(line) && !line.includes(TAG)) process.stdout.write(`${line}\n`);
   }
-  process.stdout.write(`\ncode-server log: ${path.join(dir, 'code-server.log')}\nforwarded console: ${path.join(dir, 'automation.log')}\nworkspace: ${workspace}\n`);
+  // The logs go where the overall runner (scripts/run-tests.mjs) keeps failed VS Code tests' diagnostics.
+  const failures = path.join(repoRoot, '.test-cache', 'failures', 'integration');
+  fs.rmSync(failures, { recursive: true, force: true });
+  fs.mkdirSync(failures, { recursive: true });
+  for (const file of ['code-server.log', 'automation.log']) {
+    if (fs.existsSync(path.join(dir, file))) fs.copyFileSync(path.join(dir, file), path.join(failures, file));
+  }
+  if (fs.existsSync(results)) fs.copyFileSync(results, path.join(failures, 'results.json'));
+  process.stdout.write(
+    `\ncode-server log: ${path.join(failures, 'code-server.log')}\nforwarded console: ${path.join(failures, 'automation.log')}\nworkspace (kept): ${workspace}\n`,
+  );
 } else {
   fs.rmSync(workspace, { recursive: true, force: true });
 }

@@ -4,7 +4,7 @@
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
 import type { CodegenMtApi, TurnDelta } from '../../src/vscode/testApi';
-import { codegenApi, HEADER, insertedTurn, openPython, setSetting } from './helpers';
+import { codegenApi, HEADER, insertedTurn, openPython, setSetting, stopGenerating } from './helpers';
 
 const FIRST = 'Define a function that returns the mean of a list of numbers.';
 const SECOND = 'Print the mean of [1, 2, 3].';
@@ -18,11 +18,13 @@ suite('turn flow (commands)', () => {
 
   suiteSetup(async () => {
     api = await codegenApi();
+    await stopGenerating(api);
     await setSetting('maxNewTokens', 16);
     editor = await openPython('turns.py');
   });
 
   suiteTeardown(async () => {
+    if (api) await stopGenerating(api);
     await setSetting('maxNewTokens', undefined);
   });
 
@@ -101,6 +103,8 @@ suite('turn flow (commands)', () => {
     assert.equal(editor.document.version, version, 'no edit at all');
   });
 
+  // Also the regression test of a fixed bug: the controller stayed busy after a turn was proposed until its save
+  // finished, so a Regenerate (or Submit) right after a turn ended was refused with "still writing".
   test('regenerate gives a new sample', async () => {
     const id = api.turns().at(-1)!.id;
     const old = api.turn(id)!;
