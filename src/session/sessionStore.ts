@@ -100,6 +100,7 @@ export class SessionStore {
 
   /** The session to restore on start: the current one if it loads, else the most recent one that does. */
   async loadCurrent(): Promise<SessionRecord | undefined> {
+    await this.queue.catch(() => undefined); // after the writes already asked for, like load() and list()
     const index = await this.readIndex();
     const ids = [index.currentId, ...[...index.sessions].sort((a, b) => b.updatedAt - a.updatedAt).map((s) => s.id)];
     for (const id of ids) {

@@ -3,11 +3,14 @@
 // enough to watch it and to take the mid-generation screenshot (.test-cache/e2e/screenshots/panel-generating.png;
 // docs/ with CODEGEN_MT_UPDATE_SCREENSHOTS=1). On a failure: .test-cache/failures/streaming--<test>/.
 //
-// Timing: the engine writes the 2000 tokens in a few seconds, and the panel renders the stream behind the engine
-// (it can still show "Generating…" after the engine has finished). A Stop that reaches the extension after the
-// engine finished rightly does nothing, so the test reads whether the engine is still generating from the status
-// bar (the extension's item spins while it generates; the workbench renders it, not the webview) when it clicks
-// Stop, and if it was too late, regenerates and tries again (at most 3 times).
+// Stopping: the engine writes the 2000 tokens in a few seconds, and the panel renders the stream behind the engine
+// (it re-highlights the whole code on every delta, so at this speed it can still show "Generating…" seconds after
+// the engine finished, and a click on its Stop button waits behind that rendering). So the test stops the turn
+// the way the extension's keybinding does, from the editor (Ctrl+Alt+Escape: codegenMt.stopGeneration, the same
+// controller.stop() the button calls), checks from the status bar that the engine was still generating when the
+// key was pressed (the extension's item spins while it generates; the workbench renders it, not the webview), and
+// if the engine had already finished, regenerates and tries again (at most 3 times). The panel's Stop button is
+// checked to be shown while generating.
 import { after, before, test } from 'node:test';
 import { assert, e2eSuite, sleep } from './harness.mjs';
 
@@ -45,8 +48,10 @@ suite.test('streams code while generating; Stop ends the turn and keeps its code
       shot = true;
     }
 
+    // Focus the editor without moving its cursor, then the keybinding of CodeGen: Stop Generation.
+    await vscode.page.locator('.part.editor .monaco-editor textarea').first().focus();
     const engineWasGenerating = (await engineGenerating.count()) > 0;
-    await stop.click().catch(() => {}); // the button may be gone already if the turn just ended
+    await vscode.page.keyboard.press('Control+Alt+Escape');
     await vscode.panel.locator('ol.turns > li.turn.state-cancelled, ol.turns > li.turn.state-proposed').last().waitFor({ state: 'visible', timeout: 60_000 });
     const state = await stateOf(turn);
     if (state === 'cancelled') {
@@ -58,9 +63,9 @@ suite.test('streams code while generating; Stop ends the turn and keeps its code
       break;
     }
     // The turn ran to its token budget: right only if the engine had finished before the Stop was clicked.
-    assert.equal(engineWasGenerating, false, `Stop was clicked while the engine was generating, yet the turn ended ${state}`);
+    assert.equal(engineWasGenerating, false, `Stop Generation was pressed while the engine was generating, yet the turn ended ${state}`);
     t.diagnostic(`attempt ${attempt}: the engine had finished all 2000 tokens before Stop (the panel was behind it); regenerating`);
-    if (attempt >= 3) assert.fail('the engine finished before Stop could be clicked in 3 attempts');
+    if (attempt >= 3) assert.fail('the engine finished before Stop could be pressed in 3 attempts');
     await vscode.button(turn, 'Regenerate').click();
   }
   assert.equal(await vscode.editorText(), before, 'nothing is inserted until the turn is accepted');

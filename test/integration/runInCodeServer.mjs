@@ -74,6 +74,7 @@ const ok = !outcome.error && outcome.code === 0 && summary && summary.failed ===
 if (summary) {
   process.stdout.write(`\nintegration (code-server): ${summary.passed} passed, ${summary.failed} failed${summary.pending ? `, ${summary.pending} pending` : ''} in ${seconds} s\n`);
   for (const f of summary.failures) process.stdout.write(`  FAILED ${f.title}\n    ${f.error.split('\n').slice(0, 4).join('\n    ')}\n`);
+  if (summary.passed + summary.failed === 0) process.stdout.write(`  no test ran${process.env.CODEGEN_MT_TEST_GREP ? ` (CODEGEN_MT_TEST_GREP=${process.env.CODEGEN_MT_TEST_GREP})` : ''}\n`);
 } else {
   process.stdout.write(`\nintegration (code-server): no results (${results} was not written) after ${seconds} s\n`);
 }
@@ -92,8 +93,15 @@ if (!ok) {
     if (fs.existsSync(path.join(dir, file))) fs.copyFileSync(path.join(dir, file), path.join(failures, file));
   }
   if (fs.existsSync(results)) fs.copyFileSync(results, path.join(failures, 'results.json'));
+  // The extension's own log (its LogOutputChannel "CodeGen") and the extension host's log, from code-server's logs.
+  const logs = path.join(dir, 'user-data', 'logs');
+  const extensionLogs = fs.existsSync(logs)
+    ? fs.readdirSync(logs, { recursive: true }).filter((f) => /codegen-mt\.codegen-mt[\\/].*\.log$|remoteexthost\.log$/.test(f))
+    : [];
+  for (const file of extensionLogs) fs.copyFileSync(path.join(logs, file), path.join(failures, path.basename(file)));
   process.stdout.write(
-    `\ncode-server log: ${path.join(failures, 'code-server.log')}\nforwarded console: ${path.join(failures, 'automation.log')}\nworkspace (kept): ${workspace}\n`,
+    `\ncode-server log: ${path.join(failures, 'code-server.log')}\nforwarded console: ${path.join(failures, 'automation.log')}\n` +
+      `extension logs: ${extensionLogs.length ? extensionLogs.map((f) => path.join(failures, path.basename(f))).join(', ') : '(none)'}\nworkspace (kept): ${workspace}\n`,
   );
 } else {
   fs.rmSync(workspace, { recursive: true, force: true });

@@ -4,7 +4,7 @@
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
 import type { CodegenMtApi, TurnDelta } from '../../src/vscode/testApi';
-import { codegenApi, HEADER, insertedTurn, openPython, setSetting, stopGenerating } from './helpers';
+import { codegenApi, HEADER, insertedTurn, openPython, setSetting, stopGenerating, waitFor } from './helpers';
 
 const FIRST = 'Define a function that returns the mean of a list of numbers.';
 const SECOND = 'Print the mean of [1, 2, 3].';
@@ -67,6 +67,16 @@ suite('turn flow (commands)', () => {
     const rendered = api.renderedHintsFor(uri).find((h) => h.line === line);
     assert.ok(rendered, `a decoration on line ${line}: ${JSON.stringify(api.renderedHintsFor(uri))}`);
     assert.match(rendered.text, /^ppl \d+(\.\d)?$/);
+
+    // Toggle Perplexity Hints takes the decorations away and brings them back.
+    try {
+      await vscode.commands.executeCommand('codegenMt.toggleHints');
+      await waitFor(() => api.renderedHintsFor(uri).length === 0, 'the hints to be hidden');
+    } finally {
+      await vscode.commands.executeCommand('codegenMt.toggleHints');
+    }
+    await waitFor(() => api.renderedHintsFor(uri).some((h) => h.line === line), 'the hints to be shown again');
+    await setSetting('hints.enabled', undefined);
   });
 
   test('one undo removes the whole accepted turn, one redo brings it back', async () => {
@@ -163,5 +173,15 @@ suite('turn flow (commands)', () => {
     await api.waitForTurn(id, ['proposed']);
     assert.equal(api.turns().length, before.length + 1);
     await vscode.commands.executeCommand('codegenMt.rejectTurn', id);
+  });
+
+  test('New Session starts an empty session, and it is the one restored', async () => {
+    const old = api.sessionId();
+    await vscode.commands.executeCommand('codegenMt.newSession');
+    assert.notEqual(api.sessionId(), old);
+    assert.equal(api.turns().length, 0);
+    const fresh = api.sessionId();
+    assert.deepEqual(await api.restoreSession(), []);
+    assert.equal(api.sessionId(), fresh);
   });
 });
