@@ -35,7 +35,7 @@ export function activate(context: vscode.ExtensionContext): CodegenMtApi {
   const panel = registerPanel(context, (message) => void controller?.handle(message), log);
   controller = registerSessions(context, { store, model, target, hints, log }, panel);
   activeController = controller;
-  const api = new TestApi({ controller, panel, hints, model });
+  const api = new TestApi({ controller, panel, hints, model, globalStoragePath: context.globalStorageUri.fsPath });
   context.subscriptions.push(api);
   controller.attach(api.observe(panel));
   return api;

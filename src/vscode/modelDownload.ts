@@ -1,7 +1,8 @@
 // "CodeGen: Download Model...": pick a Hugging Face repository and one of the ONNX variants it has (with sizes),
 // download it into the extension's global storage with a cancellable progress notification, then load it and
 // make it the model. HF_ENDPOINT and HF_TOKEN are honoured; a token asked for here is kept in SecretStorage.
-// VS Code's http.proxy (and http.noProxy) wins over HTTPS_PROXY / NO_PROXY.
+// VS Code's http.proxy (and http.noProxy) wins over HTTPS_PROXY / NO_PROXY. Given `{ repo, variant? }` (tests,
+// other extensions) it asks nothing and resolves to the model it made current.
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { listVariants } from '../engine/modelFolder';
@@ -17,6 +18,18 @@ import { config, SETTING } from './settings';
 export const DOWNLOAD_MODEL_COMMAND = 'codegenMt.downloadModel';
 export const HF_TOKEN_SECRET = 'codegenMt.huggingFaceToken';
 export const SUGGESTED_REPOS = ['Xenova/codegen-350M-mono'] as const;
+
+/** The arguments that skip the command's pickers: the repository and the variant (default: the engine's). */
+export interface DownloadModelArgs {
+  readonly repo: string;
+  readonly variant?: string;
+}
+
+/** What the command resolves to when the model was downloaded, loaded and made the model in the settings. */
+export interface DownloadedModel {
+  readonly modelDir: string;
+  readonly variant: string;
+}
 
 /** Where downloaded models are looked for: the extension's own, then the CLI's (`codegen-mt download`). */
 export function downloadedModelRoots(globalStoragePath: string): string[] {
@@ -96,7 +109,8 @@ async function fetchSnapshot(context: vscode.ExtensionContext, repo: string, log
         token = await askToken(context, err.message);
         if (token) continue;
       }
-      await showDownloadError(err, repo, hub, path.join('<models folder>', modelFolderName(repo)), log);
+      // Not awaited (nor below): the command ends now, whether or not the notification is ever answered.
+      void showDownloadError(err, repo, hub, path.join('<models folder>', modelFolderName(repo)), log);
       return undefined;
     }
   }
@@ -132,22 +146,27 @@ async function showDownloadError(err: unknown, repo: string, hub: HubSettings, d
   }
 }
 
-async function downloadCommand(context: vscode.ExtensionContext, manager: ModelManager, log: vscode.LogOutputChannel): Promise<void> {
-  const repoInput = await pickRepo();
-  if (!repoInput) return;
+async function downloadCommand(context: vscode.ExtensionContext, manager: ModelManager, log: vscode.LogOutputChannel, args?: DownloadModelArgs): Promise<DownloadedModel | undefined> {
+  const repoInput = args ? args.repo : await pickRepo();
+  if (!repoInput) return undefined;
   const repo = normalizeRepoId(repoInput);
   const listed = await fetchSnapshot(context, repo, log);
-  if (!listed) return;
+  if (!listed) return undefined;
   const { snapshot, hub } = listed;
   const variants = remoteVariants(snapshot);
   const dir = path.join(downloadedModelRoots(context.globalStorageUri.fsPath)[0], modelFolderName(repo));
   if (variants.length === 0 || !snapshot.files.some((f) => f.path === 'config.json')) {
     void vscode.window.showErrorMessage(`CodeGen: ${repo} is not a CodeGen ONNX export (it needs config.json and onnx/*.onnx). Try Xenova/codegen-350M-mono.`);
-    return;
+    return undefined;
   }
   const have = new Set(listVariants(dir));
   const smallBytes = smallFiles(snapshot).reduce((n, f) => n + f.size, 0);
-  const pick = await vscode.window.showQuickPick(
+  const named = args && (args.variant === undefined ? variants[0] : variants.find((v) => v.variant === args.variant));
+  if (args && !named) {
+    void vscode.window.showErrorMessage(`CodeGen: ${repo} has no ONNX variant ${args.variant} (it has ${variants.map((v) => v.variant).join(', ')}).`);
+    return undefined;
+  }
+  const pick = named ?? await vscode.window.showQuickPick(
     variants.map((v, i) => ({
       label: v.variant,
       description: `${formatBytes(v.bytes + smallBytes)}${have.has(v.variant) ? ' (downloaded)' : ''}${i === 0 ? ' (the engine default)' : ''}`,
@@ -156,7 +175,7 @@ async function downloadCommand(context: vscode.ExtensionContext, manager: ModelM
     })),
     { title: `CodeGen: Download Model (2/2): ${repo}`, placeHolder: 'Which variant? Smaller files load faster and use less memory.' },
   );
-  if (!pick) return;
+  if (!pick) return undefined;
   let result;
   try {
     result = await vscode.window.withProgress(
@@ -181,15 +200,15 @@ async function downloadCommand(context: vscode.ExtensionContext, manager: ModelM
       },
     );
   } catch (err) {
-    await showDownloadError(err, repo, hub, dir, log, pick.variant);
-    return;
+    void showDownloadError(err, repo, hub, dir, log, pick.variant);
+    return undefined;
   }
   log.info(`Downloaded ${repo} (${result.variant}, commit ${result.commit}) into ${result.modelDir}: fetched ${result.downloaded.length} files, ${result.reused.length} already there.`);
-  await useDownloadedModel(manager, result.modelDir, result.variant, log);
+  return (await useDownloadedModel(manager, result.modelDir, result.variant, log)) ? { modelDir: result.modelDir, variant: result.variant } : undefined;
 }
 
-/** Loads the folder (the engine's rules decide), then makes it the model in the user settings. */
-async function useDownloadedModel(manager: ModelManager, modelDir: string, variant: string, log: vscode.LogOutputChannel): Promise<void> {
+/** Loads the folder (the engine's rules decide), then makes it the model in the user settings; whether it loaded. */
+async function useDownloadedModel(manager: ModelManager, modelDir: string, variant: string, log: vscode.LogOutputChannel): Promise<boolean> {
   // The folder's default variant is stored as '' so that later downloads of a better variant are picked up.
   const variantSetting = listVariants(modelDir)[0] === variant ? '' : variant;
   const threads = config().get<number>(SETTING.threads, 0);
@@ -198,17 +217,26 @@ async function useDownloadedModel(manager: ModelManager, modelDir: string, varia
       manager.validate({ modelDir, variant: variantSetting || undefined, threads: threads > 0 ? threads : undefined }),
     );
   } catch (err) {
-    await showEngineError(err, `The downloaded model in ${modelDir} does not load`, log);
-    return;
+    void showEngineError(err, `The downloaded model in ${modelDir} does not load`, log);
+    return false;
   }
   if (config().get<string>(SETTING.modelVariant, '').trim() !== variantSetting) {
     await config().update(SETTING.modelVariant, variantSetting, vscode.ConfigurationTarget.Global);
   }
   await config().update(SETTING.modelPath, modelDir, vscode.ConfigurationTarget.Global);
   void vscode.window.showInformationMessage(`CodeGen: now using ${path.basename(modelDir)} (${variant}).`);
+  return true;
 }
 
 /** The Download Model command. */
 export function registerModelDownload(context: vscode.ExtensionContext, manager: ModelManager, log: vscode.LogOutputChannel): void {
-  context.subscriptions.push(vscode.commands.registerCommand(DOWNLOAD_MODEL_COMMAND, () => downloadCommand(context, manager, log)));
+  context.subscriptions.push(vscode.commands.registerCommand(DOWNLOAD_MODEL_COMMAND, (arg?: unknown) => downloadCommand(context, manager, log, downloadArgs(arg))));
+}
+
+/** `{ repo, variant? }` given to the command, if that is what it was given (a menu passes other things). */
+function downloadArgs(arg: unknown): DownloadModelArgs | undefined {
+  if (typeof arg !== 'object' || arg === null) return undefined;
+  const { repo, variant } = arg as { repo?: unknown; variant?: unknown };
+  if (typeof repo !== 'string') return undefined;
+  return { repo, variant: typeof variant === 'string' && variant.trim() ? variant.trim() : undefined };
 }

@@ -47,6 +47,11 @@ export class ModelManager implements vscode.Disposable {
     return this.current;
   }
 
+  /** The engine process's pid, if one is running (for the log and the test API). */
+  get enginePid(): number | undefined {
+    return this.client.pid;
+  }
+
   /** The model the settings name, loaded (once; again after the settings change). */
   ensureLoaded(): Promise<ModelInfo> {
     const options = settingsLoadOptions();

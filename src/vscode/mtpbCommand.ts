@@ -1,9 +1,10 @@
 // "CodeGen: Run MTPB Benchmark...": the paper's benchmark on the current model (src/eval does the work), with a
 // cancellable progress notification; opens the Markdown report. A run resumes where an earlier, cancelled run of
-// the same choice on the same model stopped.
+// the same choice on the same model stopped. Given `'quick'` or `{ problems, modes, samples }` (tests, other
+// extensions) it asks nothing and resolves to the run's result.
 import { createHash } from 'node:crypto';
 import * as vscode from 'vscode';
-import { runMtpb, type MtpbMode } from '../eval';
+import { runMtpb, type MtpbMode, type MtpbRunResult } from '../eval';
 import { errorText } from './errors';
 import type { ModelManager } from './modelManager';
 import { evaluationPython } from './settings';
@@ -13,7 +14,11 @@ export const RUN_MTPB_COMMAND = 'codegenMt.runMtpb';
 interface RunChoice extends vscode.QuickPickItem {
   readonly problems?: readonly string[];
   readonly modes: readonly MtpbMode[];
+  readonly samples?: number;
 }
+
+/** The arguments that skip the pick: the quick check, or a selection (default: every problem, multi-turn, 1 sample). */
+export type RunMtpbArgs = 'quick' | { readonly problems?: readonly string[]; readonly modes?: readonly MtpbMode[]; readonly samples?: number };
 
 const CHOICES: readonly RunChoice[] = [
   { label: 'Quick check', description: '5 problems, multi- and single-turn, 1 sample per test input', problems: ['1', '2', '3', '4', '5'], modes: ['multi', 'single'] },
@@ -22,18 +27,32 @@ const CHOICES: readonly RunChoice[] = [
 ];
 
 export function registerMtpbCommand(context: vscode.ExtensionContext, model: ModelManager, log: vscode.LogOutputChannel): void {
-  context.subscriptions.push(vscode.commands.registerCommand(RUN_MTPB_COMMAND, () => runMtpbCommand(context, model, log)));
+  context.subscriptions.push(vscode.commands.registerCommand(RUN_MTPB_COMMAND, (arg?: unknown) => runMtpbCommand(context, model, log, argChoice(arg))));
 }
 
-async function runMtpbCommand(context: vscode.ExtensionContext, model: ModelManager, log: vscode.LogOutputChannel): Promise<void> {
-  const choice = await vscode.window.showQuickPick(CHOICES, { title: 'Run MTPB on the current model', placeHolder: 'What to run' });
-  if (!choice) return;
+/** The run that arguments given to the command name, if they name one (a menu passes other things). */
+function argChoice(arg: unknown): RunChoice | undefined {
+  if (arg === 'quick') return CHOICES[0];
+  if (typeof arg !== 'object' || arg === null) return undefined;
+  const { problems, modes, samples } = arg as { problems?: unknown; modes?: unknown; samples?: unknown };
+  const strings = (v: unknown): v is string[] => Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string');
+  const known = strings(modes) ? modes.filter((m): m is MtpbMode => m === 'multi' || m === 'single') : [];
+  const chosenModes: MtpbMode[] = known.length ? known : ['multi'];
+  const chosenProblems = strings(problems) ? problems : undefined;
+  const chosenSamples = typeof samples === 'number' ? samples : undefined;
+  const label = `${chosenProblems ? `problems ${chosenProblems.join(', ')}` : 'all problems'}, ${chosenModes.join(' and ')}, ${chosenSamples ?? 1} per input`;
+  return { label, problems: chosenProblems, modes: chosenModes, samples: chosenSamples };
+}
+
+async function runMtpbCommand(context: vscode.ExtensionContext, model: ModelManager, log: vscode.LogOutputChannel, given?: RunChoice): Promise<MtpbRunResult | undefined> {
+  const choice = given ?? (await vscode.window.showQuickPick(CHOICES, { title: 'Run MTPB on the current model', placeHolder: 'What to run' }));
+  if (!choice) return undefined;
   let info;
   try {
     info = await model.ensureLoaded();
   } catch (err) {
     void vscode.window.showErrorMessage(`CodeGen: the model could not be loaded: ${errorText(err)}`);
-    return;
+    return undefined;
   }
   const modelName = `${info.modelDir} (${info.variant})`;
   // One folder per (model, choice): running the same again resumes it instead of starting over.
@@ -50,7 +69,7 @@ async function runMtpbCommand(context: vscode.ExtensionContext, model: ModelMana
       try {
         return await runMtpb(
           model.engine,
-          { outDir, model: modelName, modes: choice.modes, problems: choice.problems, python: evaluationPython(), nPositions: info.nPositions },
+          { outDir, model: modelName, modes: choice.modes, problems: choice.problems, samples: choice.samples, python: evaluationPython(), nPositions: info.nPositions },
           {
             signal: controller.signal,
             onNote: (text) => log.info(`MTPB: ${text}`),
@@ -69,11 +88,12 @@ async function runMtpbCommand(context: vscode.ExtensionContext, model: ModelMana
       }
     },
   );
-  if (!result) return;
+  if (!result) return undefined;
   if (!result.complete) {
     void vscode.window.showInformationMessage('MTPB was stopped; the report covers the samples done so far. Run it again to continue where it stopped.');
   }
   await vscode.commands.executeCommand('markdown.showPreview', vscode.Uri.file(result.summaryMarkdownPath));
+  return result;
 }
 
 function formatDuration(ms: number): string {

@@ -31,6 +31,11 @@ export const EXPORT_SESSION_COMMAND = 'codegenMt.exportSession';
 /** How long typing must pause before the draft is scored, and how often a streaming turn is saved. */
 const DRAFT_DEBOUNCE_MS = 250;
 const STREAM_SAVE_MS = 1000;
+/**
+ * Streamed text goes to the panel at most this often: at hundreds of tokens a second, one message per token
+ * queues up between host and webview and the page falls seconds behind the engine (and behind a Stop click).
+ */
+const DELTA_BATCH_MS = 40;
 
 interface Running {
   readonly turnId: string;
@@ -120,7 +125,8 @@ export class SessionController implements vscode.Disposable {
         case 'openSession':
           return await this.openSession(message.sessionId);
         case 'exportSession':
-          return await this.exportSession();
+          await this.exportSession();
+          return;
         case 'chooseModel':
           await vscode.commands.executeCommand('codegenMt.selectModel');
           return;
@@ -199,6 +205,8 @@ export class SessionController implements vscode.Disposable {
   private async run(turnId: string, context: PromptContext, controller: AbortController): Promise<void> {
     const session = this.session;
     const { model } = this.deps;
+    let batchTimer: NodeJS.Timeout | undefined;
+    let flushDeltas = (): void => undefined;
     try {
       await model.ensureLoaded();
       if (controller.signal.aborted) throw new EngineError('cancelled', 'Stopped before the model was ready.');
@@ -207,13 +215,24 @@ export class SessionController implements vscode.Disposable {
       let deltas = 0;
       let lastStatus = 0;
       model.setGenerating();
+      let unsent = '';
+      const sendDeltas = (): void => {
+        batchTimer = undefined;
+        if (unsent) this.panel.post({ type: 'turnDelta', turnId, delta: unsent });
+        unsent = '';
+      };
+      flushDeltas = () => {
+        if (batchTimer) clearTimeout(batchTimer);
+        sendDeltas();
+      };
       const result = await model.engine.generate(
         { context, temperature: settings.temperature, topP: settings.topP, maxNewTokens: settings.maxNewTokens, stop: 'turn' },
         {
           signal: controller.signal,
           onDelta: (delta) => {
             session.appendDelta(turnId, delta);
-            this.panel.post({ type: 'turnDelta', turnId, delta });
+            unsent += delta;
+            batchTimer ??= setTimeout(sendDeltas, DELTA_BATCH_MS);
             deltas++;
             const now = Date.now();
             if (now - lastStatus > 500 && now > started) {
@@ -250,6 +269,7 @@ export class SessionController implements vscode.Disposable {
     } finally {
       // Not busy any more from the moment the turn shows its end state: a Regenerate or Submit right after it
       // must not be refused as "still writing" while the session is being saved.
+      flushDeltas(); // the last streamed text before the turn's end state
       if (this.running?.controller === controller) this.running = undefined;
       model.setIdle();
       if (session === this.session) this.publish(turnId);
@@ -348,20 +368,24 @@ export class SessionController implements vscode.Disposable {
     if (pick) await this.openSession(pick.id);
   }
 
-  async exportSession(): Promise<void> {
+  /** Writes the session's program to `target` (asked for with a save dialog if not given); where it went. */
+  async exportSession(target?: vscode.Uri): Promise<vscode.Uri | undefined> {
     const program = this.program();
     const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
     const name = `${this.session.title.replace(/[^A-Za-z0-9]+/g, '_').replace(/^_|_$/g, '').slice(0, 40) || 'session'}.py`;
-    const uri = await vscode.window.showSaveDialog({
-      defaultUri: folder ? vscode.Uri.joinPath(folder, name) : undefined,
-      filters: { Python: ['py'] },
-      saveLabel: 'Export',
-      title: 'Export the session as a Python file',
-    });
-    if (!uri) return;
+    const uri =
+      target ??
+      (await vscode.window.showSaveDialog({
+        defaultUri: folder ? vscode.Uri.joinPath(folder, name) : undefined,
+        filters: { Python: ['py'] },
+        saveLabel: 'Export',
+        title: 'Export the session as a Python file',
+      }));
+    if (!uri) return undefined;
     await vscode.workspace.fs.writeFile(uri, new TextEncoder().encode(program));
-    const open = await vscode.window.showInformationMessage(`Exported to ${path.basename(uri.fsPath)}.`, 'Open');
-    if (open) await vscode.window.showTextDocument(uri);
+    // Not awaited: the export is done whether or not the notification is ever answered.
+    void vscode.window.showInformationMessage(`Exported to ${path.basename(uri.fsPath)}.`, 'Open').then((open) => (open ? vscode.window.showTextDocument(uri) : undefined));
+    return uri;
   }
 
   /** The session's program: its document's text if that document is open, else the accepted turns. */
@@ -511,8 +535,12 @@ export function registerSessions(
     vscode.commands.registerCommand(REGENERATE_TURN_COMMAND, onTurn('regenerate', (id) => controller.regenerate(id))),
     vscode.commands.registerCommand(STOP_GENERATION_COMMAND, onTurn('stop', (id) => controller.stop(id))),
     vscode.commands.registerCommand(NEW_SESSION_COMMAND, () => controller.newSession()),
-    vscode.commands.registerCommand(OPEN_SESSION_COMMAND, () => controller.pickSession()),
-    vscode.commands.registerCommand(EXPORT_SESSION_COMMAND, () => controller.exportSession()),
+    // With a session id (a string) no pick is shown.
+    vscode.commands.registerCommand(OPEN_SESSION_COMMAND, (arg?: unknown) => (typeof arg === 'string' ? controller.openSession(arg) : controller.pickSession())),
+    // With a target (a Uri or a file path) no save dialog is shown; resolves to where the program was written.
+    vscode.commands.registerCommand(EXPORT_SESSION_COMMAND, (arg?: unknown) =>
+      controller.exportSession(arg instanceof vscode.Uri ? arg : typeof arg === 'string' && arg ? vscode.Uri.file(arg) : undefined),
+    ),
   );
   return controller;
 }

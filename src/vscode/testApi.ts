@@ -60,6 +60,10 @@ export interface CodegenMtApi {
   /** Whether VS Code resolved the panel's view, and whether its page has said `ready`. */
   panel(): { readonly resolved: boolean; readonly ready: boolean };
   modelStatus(): ModelStatusView;
+  /** The engine process's pid, if one is running (it changes when a crashed engine is restarted). */
+  enginePid(): number | undefined;
+  /** The extension's global storage folder (downloaded models under models/, MTPB runs under mtpb/). */
+  globalStoragePath(): string;
   sessionId(): string;
 }
 
@@ -68,6 +72,7 @@ export interface TestApiParts {
   readonly panel: PanelProvider;
   readonly hints: HintManager;
   readonly model: ModelManager;
+  readonly globalStoragePath: string;
 }
 
 export class TestApi implements CodegenMtApi, vscode.Disposable {
@@ -185,6 +190,14 @@ export class TestApi implements CodegenMtApi, vscode.Disposable {
 
   modelStatus(): ModelStatusView {
     return this.parts.model.status;
+  }
+
+  enginePid(): number | undefined {
+    return this.parts.model.enginePid;
+  }
+
+  globalStoragePath(): string {
+    return this.parts.globalStoragePath;
   }
 
   sessionId(): string {

@@ -18,6 +18,8 @@ export interface RecordedRequest {
   readonly url: string;
   readonly range?: string;
   readonly authorization?: string;
+  /** File content bytes this request was sent (counted by the server as it writes them). */
+  bytes: number;
 }
 
 interface HubFile {
@@ -106,12 +108,14 @@ export class FakeHub {
     }
   }
 
-  private record(server: 'hub' | 'cdn', req: http.IncomingMessage): void {
-    this.requests.push({ server, method: req.method ?? '', url: req.url ?? '', range: req.headers.range, authorization: req.headers.authorization });
+  private record(server: 'hub' | 'cdn', req: http.IncomingMessage): RecordedRequest {
+    const entry: RecordedRequest = { server, method: req.method ?? '', url: req.url ?? '', range: req.headers.range, authorization: req.headers.authorization, bytes: 0 };
+    this.requests.push(entry);
+    return entry;
   }
 
   private onHub(req: http.IncomingMessage, res: http.ServerResponse): void {
-    this.record('hub', req);
+    const entry = this.record('hub', req);
     const url = new URL(req.url ?? '/', 'http://x');
     const api = /^\/api\/models\/([^/]+\/[^/]+)\/(revision|tree)\/([^/?]+)$/.exec(url.pathname);
     const resolve = /^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(url.pathname);
@@ -156,19 +160,19 @@ export class FakeHub {
       res.end();
       return;
     }
-    this.sendFile(req, res, repo, file);
+    this.sendFile(req, res, repo, file, entry);
   }
 
   private onCdn(req: http.IncomingMessage, res: http.ServerResponse): void {
-    this.record('cdn', req);
+    const entry = this.record('cdn', req);
     const m = /^\/repos\/([^/]+)\/([0-9a-f]{64})$/.exec(new URL(req.url ?? '/', 'http://x').pathname);
     const repo = m ? decodeURIComponent(m[1]) : '';
     const file = this.files.get(repo)?.find((f) => f.sha256 === m?.[2]);
     if (!file) return error(res, 404, undefined, 'NoSuchKey');
-    this.sendFile(req, res, repo, file);
+    this.sendFile(req, res, repo, file, entry);
   }
 
-  private sendFile(req: http.IncomingMessage, res: http.ServerResponse, repo: string, file: HubFile): void {
+  private sendFile(req: http.IncomingMessage, res: http.ServerResponse, repo: string, file: HubFile, entry: RecordedRequest): void {
     let data = fs.readFileSync(file.abs);
     if (this.faults.corrupt === file.path) {
       data = Buffer.from(data);
@@ -188,7 +192,10 @@ export class FakeHub {
       res.writeHead(200, { 'content-length': data.length, 'accept-ranges': 'bytes', etag: `"${file.sha256}"` });
     }
     const body = data.subarray(start);
-    const count = (n: number): void => void this.bytesSent.set(file.path, (this.bytesSent.get(file.path) ?? 0) + n);
+    const count = (n: number): void => {
+      this.bytesSent.set(file.path, (this.bytesSent.get(file.path) ?? 0) + n);
+      entry.bytes += n;
+    };
     const drop = this.faults.dropOnce;
     if (drop && drop.file === file.path) {
       this.faults.dropOnce = undefined;

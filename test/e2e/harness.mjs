@@ -181,6 +181,13 @@ export class VsCode {
     });
   }
 
+  /** The extension's "CodeGen" output channel, as the extension host writes it to disk (no page in between). */
+  extensionLog() {
+    const logs = path.join(this.userDataDir, 'logs');
+    const files = fs.existsSync(logs) ? walk(logs).filter((f) => path.basename(f) === 'CodeGen.log') : [];
+    return files.map((f) => fs.readFileSync(f, 'utf8')).join('');
+  }
+
   // ------------------------------------------------------------------------------------------------ panel
 
   /** Opens the CodeGen view and waits until the model is loaded. Returns the panel's frame. */
