@@ -415,9 +415,14 @@ async function transfer(
       callback(null, chunk);
     },
   });
+  const out = fs.createWriteStream(part, { flags: start > 0 ? 'a' : 'w' });
   try {
-    await pipeline(res.body, counter, fs.createWriteStream(part, { flags: start > 0 ? 'a' : 'w' }));
+    await pipeline(res.body, counter, out);
   } catch (err) {
+    // pipeline rejects as soon as the body fails (a cancel, a dropped connection), while a write to the file may
+    // still be in flight: wait for the file to be closed, so that it never changes after this returns (a resumed
+    // run measures it to ask for the rest).
+    if (!out.closed) await new Promise<void>((resolve) => out.once('close', () => resolve()));
     if (err instanceof DownloadError && err.code === 'verification') fs.rmSync(part, { force: true });
     throw err;
   }
