@@ -1,6 +1,7 @@
 // Perplexity hints follow their comment lines through edits: each edit shifts the hints below it, and a hint
 // whose line no longer holds its comment is dropped. Plain data, so the editor glue stays thin.
 import { countNewlines, type TextPosition } from './insertion';
+import { formatPrompt } from './paperFormat';
 
 export interface LineHint {
   readonly line: number;
@@ -48,4 +49,49 @@ export function updateHints<T extends LineHint>(
     result.push({ ...hint, line });
   }
   return result;
+}
+
+/**
+ * Where the prompt comments of a session's accepted turns stand in a document (to put their hints back after a
+ * reload): each comment (trimmed, as LineHint.comment) is looked for below the previous one found, first match
+ * wins; a comment that is no longer there gets undefined and the next one is looked for from the same place.
+ */
+export function findCommentLines(lines: readonly string[], comments: readonly string[]): (number | undefined)[] {
+  const trimmed = lines.map((l) => l.trim());
+  let from = 0;
+  return comments.map((comment) => {
+    const wanted = comment.trim();
+    if (wanted === '') return undefined;
+    const line = trimmed.indexOf(wanted, from);
+    if (line === -1) return undefined;
+    from = line + 1;
+    return line;
+  });
+}
+
+/** The comment line a turn's prompt starts with in the editor (its first `# ...` line, trimmed). */
+export function promptCommentLine(prompt: string): string {
+  return formatPrompt(prompt).split('\n')[0].trim();
+}
+
+export interface TurnForHint<V> {
+  readonly prompt: string;
+  readonly state: string;
+  readonly perplexity?: V;
+}
+
+/**
+ * The hints of a session's accepted turns in a document's lines: every accepted turn's prompt comment is
+ * looked for in order (findCommentLines), and those found whose perplexity is known get a hint on their line.
+ */
+export function acceptedTurnHints<V>(lines: readonly string[], turns: readonly TurnForHint<V>[]): (LineHint & { readonly view: V })[] {
+  const accepted = turns.filter((t) => t.state === 'accepted');
+  const comments = accepted.map((t) => promptCommentLine(t.prompt));
+  const found = findCommentLines(lines, comments);
+  const hints: (LineHint & { readonly view: V })[] = [];
+  accepted.forEach((turn, i) => {
+    const line = found[i];
+    if (line !== undefined && turn.perplexity !== undefined) hints.push({ line, comment: comments[i], view: turn.perplexity });
+  });
+  return hints;
 }

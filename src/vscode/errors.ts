@@ -57,15 +57,35 @@ export function errorText(err: unknown): string {
   return ui.advice ? `${e.message} ${ui.advice}` : e.message;
 }
 
-/** Logs the error and shows it with its action, if it is worth a notification. */
+/**
+ * One cause, one notification. The errors already notified: one failure reaches several callers (a model load
+ * that fails rejects both the settings-change reload and the turn waiting on that same load). And the model
+ * errors (Choose Folder...) whose notification is still on screen, by code and message: a turn that fails on the
+ * same bad folder just after the reload did gets no second notification (the turn shows its error in the panel).
+ */
+const notified = new WeakSet<object>();
+const openModelErrors = new Set<string>();
+
+/** Logs the error and shows it with its action, if it is worth a notification and was not shown already. */
 export async function showEngineError(err: unknown, what: string, log: vscode.LogOutputChannel): Promise<void> {
   const e: EngineError = toEngineError(err);
   log.error(`${what}: [${e.code}] ${e.message}`);
   const ui = errorUi(e.code);
   if (!ui.notify) return;
+  if (notified.has(e) || (typeof err === 'object' && err !== null && notified.has(err))) return;
+  const cause = ui.action === CHOOSE_FOLDER ? `${e.code}\n${e.message}` : undefined;
+  if (cause !== undefined && openModelErrors.has(cause)) return;
+  notified.add(e);
+  if (typeof err === 'object' && err !== null) notified.add(err);
   const message = `${what}: ${errorText(e)}`;
   shownErrors.fire({ message, actions: ui.action ? [ui.action] : [] });
-  const choice = await (ui.action ? vscode.window.showErrorMessage(message, ui.action) : vscode.window.showErrorMessage(message));
+  if (cause !== undefined) openModelErrors.add(cause);
+  let choice: string | undefined;
+  try {
+    choice = await (ui.action ? vscode.window.showErrorMessage(message, ui.action) : vscode.window.showErrorMessage(message));
+  } finally {
+    if (cause !== undefined) openModelErrors.delete(cause);
+  }
   if (choice === CHOOSE_FOLDER) await vscode.commands.executeCommand(SELECT_MODEL_COMMAND);
   else if (choice === SHOW_LOG) log.show(true);
 }

@@ -67,6 +67,12 @@ export class HintManager implements vscode.Disposable {
     this.renderDocument(document);
   }
 
+  /** Drops every hint of the document (the test API uses it to stand for a reload). */
+  clear(document: vscode.TextDocument): void {
+    this.byDocument.delete(document.uri.toString());
+    this.renderDocument(document);
+  }
+
   hints(document: vscode.TextDocument): readonly PerplexityHint[] {
     return this.byDocument.get(document.uri.toString()) ?? [];
   }

@@ -8,11 +8,12 @@ import * as vscode from 'vscode';
 import type { PromptContext, StopReason } from '../protocol/engine';
 import { EngineError, toEngineError } from '../protocol/errors';
 import type { FromWebview, PanelState, TurnView } from '../protocol/webview';
+import { acceptedTurnHints } from '../session/hintLines';
 import { assembleProgram } from '../session/paperFormat';
 import { perplexityView } from '../session/perplexityView';
 import { SessionStore } from '../session/sessionStore';
 import { canDo, TurnMachine, TurnTransitionError, type TurnRecord } from '../session/turnMachine';
-import type { EditorTarget } from './editorTarget';
+import { PYTHON, type EditorTarget } from './editorTarget';
 import { errorText, showEngineError } from './errors';
 import type { HintManager } from './hints';
 import type { ModelManager } from './modelManager';
@@ -89,6 +90,24 @@ export class SessionController implements vscode.Disposable {
       if (record) this.session = TurnMachine.restore(record);
     } catch (err) {
       this.deps.log.warn(`Could not restore the last session: ${String(err)}`);
+    }
+    this.restoreHints();
+  }
+
+  /**
+   * Puts the hints of the session's accepted turns back on their prompt comments (they live only in memory, so a
+   * reload loses them): in `documents` (default: every open one), if one is the session's document.
+   */
+  restoreHints(documents: readonly vscode.TextDocument[] = vscode.workspace.textDocuments): void {
+    const uri = this.session.documentUri;
+    if (!uri) return;
+    for (const document of documents) {
+      if (document.uri.toString() !== uri || document.isClosed) continue;
+      const lines = Array.from({ length: document.lineCount }, (_, i) => document.lineAt(i).text);
+      // Only where the document has no hint yet: a fresher one (Score Prompt Comments) is kept.
+      const taken = new Set(this.deps.hints.hints(document).map((h) => h.line));
+      const hints = acceptedTurnHints(lines, this.session.turns).filter((h) => !taken.has(h.line));
+      if (hints.length > 0) this.deps.hints.set(document, hints);
     }
   }
 
@@ -264,7 +283,8 @@ export class SessionController implements vscode.Disposable {
       if (e.code === 'cancelled' || controller.signal.aborted) session.cancel(turnId);
       else {
         session.fail(turnId, errorText(e));
-        void showEngineError(e, 'The turn failed', this.deps.log);
+        // Not shown again if it is a model load failure already notified (the load was started by a settings change).
+        void showEngineError(err, 'The turn failed', this.deps.log);
       }
     } finally {
       // Not busy any more from the moment the turn shows its end state: a Regenerate or Submit right after it
@@ -350,6 +370,7 @@ export class SessionController implements vscode.Disposable {
     }
     await this.settle();
     this.session = TurnMachine.restore(record);
+    this.restoreHints();
     await this.saveSession(this.session);
     await this.sendInit();
   }
@@ -514,9 +535,16 @@ export function registerSessions(
       else throw err;
     }
   };
+  // The session's hints come back whenever its Python document is opened or shown again.
+  const restoreHints = (documents: readonly vscode.TextDocument[]): void => {
+    const python = documents.filter((d) => d.languageId === PYTHON);
+    if (python.length > 0) void controller.restored.then(() => controller.restoreHints(python));
+  };
   context.subscriptions.push(
     controller,
     deps.model.onDidChangeStatus((model) => panel.post({ type: 'model', model })),
+    vscode.workspace.onDidOpenTextDocument((d) => restoreHints([d])),
+    vscode.window.onDidChangeVisibleTextEditors((editors) => restoreHints(editors.map((e) => e.document))),
     // With a prompt argument (a string) no input box is shown; resolves to the new turn's id.
     vscode.commands.registerCommand(SUBMIT_PROMPT_COMMAND, async (arg?: unknown): Promise<string | undefined> => {
       let prompt: string | undefined = typeof arg === 'string' ? arg : controller.draft.trim() ? controller.draft : undefined;

@@ -1,7 +1,8 @@
 // What activate() returns: a small API for the integration tests (test/integration/), which drive the extension
 // through its commands and observe it through this. It only exposes what the parts already hold (the
 // controller's turns and last context, the hints, the panel, the model status, the error notifications), and
-// adds no behaviour of its own except reload(), which runs the controller's own restore-from-disk.
+// adds no behaviour of its own except reload(), which runs the controller's own restore-from-disk, and
+// clearHints(), which drops the in-memory hints as a window reload would.
 import * as vscode from 'vscode';
 import type { PromptContext } from '../protocol/engine';
 import type { ModelStatusView, ToWebview, TurnState, TurnView } from '../protocol/webview';
@@ -49,6 +50,8 @@ export interface CodegenMtApi {
   hintsFor(uri: vscode.Uri): HintSnapshot[];
   /** The hint decorations last rendered in the document's editor. */
   renderedHintsFor(uri: vscode.Uri): RenderedHint[];
+  /** Drops the document's hints from memory (as a window reload does; restoreSession() then stands for activation). */
+  clearHints(uri: vscode.Uri): void;
   /** The last error notification the extension showed (with its action buttons), and clearing it. */
   lastError(): ShownError | undefined;
   clearLastError(): void;
@@ -165,6 +168,11 @@ export class TestApi implements CodegenMtApi, vscode.Disposable {
   renderedHintsFor(uri: vscode.Uri): RenderedHint[] {
     const document = this.document(uri);
     return document ? [...this.parts.hints.rendered(document)] : [];
+  }
+
+  clearHints(uri: vscode.Uri): void {
+    const document = this.document(uri);
+    if (document) this.parts.hints.clear(document);
   }
 
   lastError(): ShownError | undefined {

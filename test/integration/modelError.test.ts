@@ -3,6 +3,7 @@
 // setting is restored.
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
+import type { ShownError } from '../../src/vscode/testApi';
 import { codegenApi, openPython, setSetting, stopGenerating, waitFor, workspaceFolder } from './helpers';
 
 suite('invalid model folder', () => {
@@ -25,10 +26,21 @@ suite('invalid model folder', () => {
     await vscode.workspace.fs.writeFile(vscode.Uri.joinPath(notAModel, 'README.txt'), new TextEncoder().encode('not a model\n'));
 
     api.clearLastError();
-    await setSetting('modelPath', notAModel.fsPath);
-    const failedId = await vscode.commands.executeCommand<string>('codegenMt.submitPrompt', 'Add two numbers.');
-    const failed = await api.waitForTurn(failedId!, ['failed']);
-    assert.match(failed.error ?? '', /config\.json|model/i, `the turn's error names the problem: ${failed.error}`);
+    // One cause, one notification: the reload on the settings change and the turn waiting on it fail alike.
+    const notifications: ShownError[] = [];
+    const listening = api.onDidShowError((e) => notifications.push(e));
+    let failedId: string | undefined;
+    try {
+      await setSetting('modelPath', notAModel.fsPath);
+      failedId = await vscode.commands.executeCommand<string>('codegenMt.submitPrompt', 'Add two numbers.');
+      const failed = await api.waitForTurn(failedId!, ['failed']);
+      assert.match(failed.error ?? '', /config\.json|model/i, `the turn's error names the problem: ${failed.error}`);
+      await waitFor(() => notifications.length > 0, 'an error notification');
+      await new Promise((resolve) => setTimeout(resolve, 1000)); // time for a second one to show up
+    } finally {
+      listening.dispose();
+    }
+    assert.equal(notifications.length, 1, `one notification: ${JSON.stringify(notifications)}`);
     const shown = await waitFor(() => api.lastError(), 'an error notification');
     assert.ok(shown.actions.includes('Choose Folder...'), `actions ${JSON.stringify(shown.actions)}`);
     assert.ok(shown.message.includes('not-a-model') || /config\.json/.test(shown.message), `the message names the folder or file: ${shown.message}`);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { updateHints, type LineChange } from '../../src/session/hintLines';
+import { acceptedTurnHints, findCommentLines, promptCommentLine, updateHints, type LineChange } from '../../src/session/hintLines';
 import { formatPerplexity, perplexityLevel, perplexityView } from '../../src/session/perplexityView';
 
 const at = (line: number, character = 0) => ({ line, character });
@@ -56,4 +56,42 @@ test('perplexity levels, the most surprising words, the hint text', () => {
   });
   assert.equal(formatPerplexity(7.94), 'ppl 7.9');
   assert.equal(formatPerplexity(1234.5), 'ppl 1235');
+});
+
+test('findCommentLines: each comment below the previous one found, a missing one skipped', () => {
+  const lines = ['# Import libraries.', '', '# a', 'x = 1', '', '    # b  ', 'y = 2', '# a', '# c'];
+  assert.deepEqual(findCommentLines(lines, ['# a', '# b', '# c']), [2, 5, 8]);
+  // The same comment twice: the second is the next one below the first.
+  assert.deepEqual(findCommentLines(lines, ['# a', '# a']), [2, 7]);
+  // A comment no longer there is skipped; the search for the next one goes on from the last one found.
+  assert.deepEqual(findCommentLines(lines, ['# a', '# gone', '# b']), [2, undefined, 5]);
+  // Order matters: a comment above the one found before it is not taken.
+  assert.deepEqual(findCommentLines(lines, ['# c', '# b']), [8, undefined]);
+  assert.deepEqual(findCommentLines([], ['# a']), [undefined]);
+  assert.deepEqual(findCommentLines(lines, ['']), [undefined]);
+});
+
+test('acceptedTurnHints: accepted turns with a known perplexity, on the lines of their prompt comments', () => {
+  const lines = ['# Import libraries.', '', '# First step.', 'a = 1', '', '# Second step', '# has two lines.', 'b = 2', '', '# Third.', 'c = 3', ''];
+  const turns = [
+    { prompt: 'First step.', state: 'accepted', perplexity: 5 },
+    { prompt: 'Rejected.', state: 'rejected', perplexity: 6 },
+    { prompt: 'Second step\nhas two lines.', state: 'accepted', perplexity: 7 },
+    { prompt: 'Gone.', state: 'accepted', perplexity: 8 },
+    { prompt: 'Third.', state: 'accepted' },
+  ];
+  assert.deepEqual(acceptedTurnHints(lines, turns), [
+    { line: 2, comment: '# First step.', view: 5 },
+    { line: 5, comment: '# Second step', view: 7 },
+  ]);
+  assert.equal(promptCommentLine('  Trailing space  \nmore'), '#   Trailing space');
+  // A turn without a perplexity still holds its place: the next turn's comment is looked for below it.
+  const repeated = ['# Same.', 'x', '# Same.', 'y'];
+  assert.deepEqual(
+    acceptedTurnHints(repeated, [
+      { prompt: 'Same.', state: 'accepted' },
+      { prompt: 'Same.', state: 'accepted', perplexity: 3 },
+    ]),
+    [{ line: 2, comment: '# Same.', view: 3 }],
+  );
 });
