@@ -15,19 +15,20 @@ import '@vscode-elements/elements/dist/vscode-textarea/index.js';
 import '@vscode-elements/elements/dist/vscode-toolbar-button/index.js';
 import type { VscodeButton } from '@vscode-elements/elements/dist/vscode-button/vscode-button.js';
 import type { VscodeTextarea } from '@vscode-elements/elements/dist/vscode-textarea/vscode-textarea.js';
-import type {
-  FromWebview,
-  ModelStatusView,
-  PanelState,
-  PromptPerplexityView,
-  SessionSummary,
-  ToWebview,
-  TurnState,
-  TurnView,
+import {
+  formatPerplexityNumber,
+  type FromWebview,
+  type ModelStatusView,
+  type PanelState,
+  type PromptPerplexityView,
+  type SessionSummary,
+  type ToWebview,
+  type TurnState,
+  type TurnView,
 } from '../src/protocol/webview';
 import { clear, el, icon } from './dom';
 import { renderPython } from './highlight';
-import { formatPerplexityNumber, perplexityChip, perplexityTooltip, surprisingList } from './perplexity';
+import { perplexityChip, perplexityTooltip, surprisingList } from './perplexity';
 import './main.css';
 
 // ---------------------------------------------------------------------------------------------------------

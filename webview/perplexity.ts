@@ -1,5 +1,5 @@
 // How a prompt's perplexity is shown: a number with its level's colour and an explanatory tooltip.
-import type { PromptPerplexityView } from '../src/protocol/webview';
+import { formatPerplexityNumber, type PromptPerplexityView } from '../src/protocol/webview';
 import { el } from './dom';
 
 export const PERPLEXITY_EXPLANATION =
@@ -7,11 +7,6 @@ export const PERPLEXITY_EXPLANATION =
   'that prompts with lower perplexity get better code: if it is high, try rephrasing.';
 
 const LEVEL_WORDS = { low: 'low', medium: 'medium', high: 'high' } as const;
-
-export function formatPerplexityNumber(perplexity: number): string {
-  if (!Number.isFinite(perplexity)) return '?';
-  return perplexity >= 100 ? String(Math.round(perplexity)) : perplexity.toFixed(1);
-}
 
 /** The most surprising words, quoted, most surprising first. */
 export function surprisingList(view: PromptPerplexityView, count = 3): string[] {

@@ -28,6 +28,26 @@ export interface SandboxSettings {
   readonly workers?: number;
 }
 
+/** What a resumable benchmark run (MTPB, HumanEval) is given besides its own options. */
+export interface EvalRunOptions extends SandboxSettings {
+  /** Folder of the results (samples.jsonl, run.json, summary.json/.md/.svg); a second run there resumes. */
+  readonly outDir: string;
+  /** The benchmark's data file; default: its copy under shared/data (searched upwards from this file). */
+  readonly dataFile?: string;
+  /** Samples per task (MTPB: per problem and test input). Default 1. */
+  readonly samples?: number;
+  /** Default 0.2 (the paper's); 0 is greedy. */
+  readonly temperature?: number;
+  /** Default 0.95. */
+  readonly topP?: number;
+  /** Base of every sample's seed. Default 16 (the paper's sampler's). */
+  readonly seed?: number;
+  /** Problem ids; default all. */
+  readonly problems?: readonly string[];
+  /** What the model is (recorded, and checked on resume): e.g. its folder and variant. */
+  readonly model: string;
+}
+
 export interface EvalCallbacks {
   /** After each finished sample (and once at the start). */
   readonly onProgress?: (progress: Progress) => void;

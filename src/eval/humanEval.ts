@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import type { Engine } from '../protocol/engine';
 import { EngineError } from '../protocol/errors';
-import { fileSha256, generateAndExecute, prepareSandbox, sampleSeed, type EvalCallbacks, type SandboxSettings } from './evalRun';
+import { fileSha256, generateAndExecute, prepareSandbox, sampleSeed, type EvalCallbacks, type EvalRunOptions } from './evalRun';
 import { ResultsStore, writeFileDurably, type StoredRecord } from './resultsStore';
 import { EvalSetupError, sharedDataFile, type Isolation } from './sandbox';
 
@@ -24,22 +24,13 @@ export interface HumanEvalProblem {
   readonly entry_point: string;
 }
 
-export interface HumanEvalOptions extends SandboxSettings {
-  readonly outDir: string;
-  /** HumanEval.jsonl(.gz); default shared/data/HumanEval.jsonl.gz. */
-  readonly dataFile?: string;
-  /** Samples per problem (n). Default 1. */
-  readonly samples?: number;
-  /** The k of pass@k (those above n are left out). Default 1, 10, 100. */
-  readonly k?: readonly number[];
-  readonly temperature?: number;
-  readonly topP?: number;
-  readonly seed?: number;
-  /** Token budget of a completion. Default 512. */
-  readonly maxNewTokens?: number;
+export interface HumanEvalOptions extends EvalRunOptions {
   /** Task ids (`HumanEval/3`) or their numbers (`3`); default all. */
   readonly problems?: readonly string[];
-  readonly model: string;
+  /** The k of pass@k (those above n = samples are left out). Default 1, 10, 100. */
+  readonly k?: readonly number[];
+  /** Token budget of a completion. Default 512. */
+  readonly maxNewTokens?: number;
   /** Score the canonical solutions instead of the model's (checks the harness: every problem should pass). */
   readonly canonical?: boolean;
 }

@@ -4,7 +4,7 @@ export { runMtpb, scoreMtpbSamples, loadMtpbProblems, defaultMtpbData, mtpbKey, 
 export type { MtpbMode, MtpbOptions, MtpbRunResult, MtpbProblem, ScoreOptions, ScoreResult } from './mtpb';
 export { runHumanEval, passAtK, truncateHumanEval, humanEvalProgram, loadHumanEval, HUMANEVAL_STOP, HUMANEVAL_TIMEOUT_S } from './humanEval';
 export type { HumanEvalOptions, HumanEvalRunResult, HumanEvalSummary } from './humanEval';
-export type { EvalCallbacks, SandboxSettings } from './evalRun';
+export type { EvalCallbacks, EvalRunOptions, SandboxSettings } from './evalRun';
 export type { Progress } from './progress';
 export { EvalSetupError, checkPython, detectIsolation, runProgram, harnessPath } from './sandbox';
 export type { ExecRequest, ExecResult, Isolation, PythonInfo, SandboxOptions } from './sandbox';

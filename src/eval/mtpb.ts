@@ -8,7 +8,7 @@ import type { Engine, GenerateResult } from '../protocol/engine';
 import { EngineError } from '../protocol/errors';
 import { runMultiTurn } from '../session/multiTurn';
 import { assembleProgram, formatPrompt, MTPB_HEADER, promptContext } from '../session/paperFormat';
-import { fileSha256, generateAndExecute, harnessLines, prepareSandbox, sampleSeed, type EvalCallbacks, type SandboxSettings } from './evalRun';
+import { fileSha256, generateAndExecute, harnessLines, prepareSandbox, sampleSeed, type EvalCallbacks, type EvalRunOptions, type SandboxSettings } from './evalRun';
 import { jsonWithRaw, ResultsStore, writeFileDurably, type StoredRecord } from './resultsStore';
 import { EvalSetupError, sharedDataFile, type Isolation, type PythonInfo } from './sandbox';
 import { summarize, summaryMarkdown, summarySvg, type MtpbSummary, type SampleOutcome } from './summary';
@@ -32,24 +32,8 @@ export interface MtpbProblem {
   readonly goldJson: readonly string[];
 }
 
-export interface MtpbOptions extends SandboxSettings {
-  /** Folder of the results (samples.jsonl, run.json, summary.json/.md/.svg); a second run there resumes. */
-  readonly outDir: string;
-  /** mtpb.jsonl; default: shared/data/mtpb.jsonl (searched upwards from this file). */
-  readonly dataFile?: string;
+export interface MtpbOptions extends EvalRunOptions {
   readonly modes?: readonly MtpbMode[];
-  /** Samples per (problem, test input). Default 1. */
-  readonly samples?: number;
-  /** Default 0.2 (the paper's); 0 is greedy. */
-  readonly temperature?: number;
-  /** Default 0.95. */
-  readonly topP?: number;
-  /** Base seed of every sample's seed. Default 16 (the paper's sampler's). */
-  readonly seed?: number;
-  /** Problem ids; default all. */
-  readonly problems?: readonly string[];
-  /** What the model is (recorded, and checked on resume): e.g. its folder and variant. */
-  readonly model: string;
   /** The model's context (for the single-turn budget). Default 2048. */
   readonly nPositions?: number;
 }

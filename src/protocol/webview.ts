@@ -24,6 +24,12 @@ export interface PromptPerplexityView {
   readonly surprising: readonly SurprisingWord[];
 }
 
+/** A perplexity as the panel and the editor hints show it: one decimal below 100, whole numbers above. */
+export function formatPerplexityNumber(perplexity: number): string {
+  if (!Number.isFinite(perplexity)) return '?';
+  return perplexity >= 100 ? String(Math.round(perplexity)) : perplexity.toFixed(1);
+}
+
 export interface TurnView {
   readonly id: string;
   readonly prompt: string;

@@ -1,6 +1,6 @@
 // A prompt's score as the UI shows it: the number, a level by the user's thresholds, the most surprising words.
 import type { PromptScore } from '../protocol/engine';
-import type { PerplexityLevel, PromptPerplexityView, SurprisingWord } from '../protocol/webview';
+import { formatPerplexityNumber, type PerplexityLevel, type PromptPerplexityView, type SurprisingWord } from '../protocol/webview';
 
 export interface PerplexityThresholds {
   /** At or below: `low` (good). */
@@ -36,14 +36,13 @@ export function perplexityView(score: PromptScore, thresholds: PerplexityThresho
 
 /** The inline hint's text, e.g. `ppl 7.9`. */
 export function formatPerplexity(perplexity: number): string {
-  if (!Number.isFinite(perplexity)) return 'ppl ?';
-  return `ppl ${perplexity >= 100 ? Math.round(perplexity) : perplexity.toFixed(1)}`;
+  return `ppl ${formatPerplexityNumber(perplexity)}`;
 }
 
 /** The hover of a prompt's hint (Markdown): what the number means and the words the model found surprising. */
 export function perplexityExplanation(view: PromptPerplexityView): string {
   const lines = [
-    `**Prompt perplexity ${formatPerplexity(view.perplexity).slice(4)}** (${view.level})`,
+    `**Prompt perplexity ${formatPerplexityNumber(view.perplexity)}** (${view.level})`,
     '',
     'How surprising this prompt is to the model, given the code above it. The CodeGen paper found that prompts ' +
       'with lower perplexity get better code: if the number is high, try rephrasing the prompt in plainer words.',
