@@ -17,7 +17,7 @@ What it makes (all deterministic: fixed seed, weights drawn with NumPy):
                                            NumPy-reference logits summary for a fixed id sequence and its
                                            greedy continuation (see FIXTURE FORMAT below)
 
-The architecture follows /work/shared/CODEGEN.md (salesforce CodeGen / HF CodeGenForCausalLM):
+The architecture follows Salesforce's CodeGen (github.com/salesforce/CodeGen; HF CodeGenForCausalLM):
   per block x = ln_1(h); qkv = x W (no bias), reshaped to mp_num=4 quarters, each split q|v|k;
   GPT-J interleaved rotary on the first rotary_dim dims of each head of q and k (keys cached after rotary);
   causal softmax(q k^T / sqrt(head_dim)) v in fp32 combined with the attention mask; out_proj (no bias);

@@ -46,18 +46,10 @@ if (fs.existsSync('webview/main.ts')) {
   });
 }
 
-// Files the bundles read at run time: the benchmark's Python harness (found next to the bundle), and the benchmark
-// data from ../shared/data when this checkout has it (found by src/eval under dist/shared/data), so that a packaged
-// extension can run MTPB and HumanEval.
+// The benchmark's Python harness is read at run time next to the bundle. (The benchmark data stays in data/ at the
+// package root, where src/eval/benchmarkData.ts finds it from dist/ as from out/.)
 function copyRuntimeFiles() {
   fs.copyFileSync('src/eval/exec_harness.py', 'dist/exec_harness.py');
-  const data = '../shared/data';
-  if (fs.existsSync(data)) {
-    fs.mkdirSync('dist/shared/data', { recursive: true });
-    for (const file of ['mtpb.jsonl', 'HumanEval.jsonl.gz', 'README.md']) {
-      if (fs.existsSync(`${data}/${file}`)) fs.copyFileSync(`${data}/${file}`, `dist/shared/data/${file}`);
-    }
-  }
 }
 
 function copyCodicons() {

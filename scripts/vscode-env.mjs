@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Installs the tools that run a real VS Code here (see ../shared/VSCODE-E2E.md): code-server from npm (which needs
+// Installs the tools that run a real VS Code here (test/e2e/README.md says why code-server): code-server from npm (which needs
 // Node 24, also from npm), playwright-core, and Debian's Chromium. They are test infrastructure, not dependencies of
 // the extension: they go into a cache folder (default <repo>/.test-cache/vscode-env, or $CODEGEN_MT_TEST_CACHE),
 // never into the extension's package.json or node_modules. Idempotent: a second run only checks, in seconds.

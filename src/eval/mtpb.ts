@@ -10,7 +10,9 @@ import { runMultiTurn } from '../session/multiTurn';
 import { assembleProgram, formatPrompt, MTPB_HEADER, promptContext } from '../session/paperFormat';
 import { fileSha256, generateAndExecute, harnessLines, prepareSandbox, sampleSeed, type EvalCallbacks, type EvalRunOptions, type SandboxSettings } from './evalRun';
 import { jsonWithRaw, ResultsStore, writeFileDurably, type StoredRecord } from './resultsStore';
-import { EvalSetupError, sharedDataFile, type Isolation, type PythonInfo } from './sandbox';
+import type { PythonInfo } from './python';
+import { benchmarkDataFile, MTPB_DATA } from './benchmarkData';
+import { EvalSetupError, type Isolation } from './sandbox';
 import { summarize, summaryMarkdown, summarySvg, type MtpbSummary, type SampleOutcome } from './summary';
 
 export type MtpbMode = 'multi' | 'single';
@@ -66,8 +68,8 @@ export interface MtpbRecord extends StoredRecord {
   readonly prompt_perplexity: number | null;
 }
 
-export function defaultMtpbData(): string | undefined {
-  return sharedDataFile('mtpb.jsonl');
+export function defaultMtpbData(): string {
+  return benchmarkDataFile(MTPB_DATA);
 }
 
 export function loadMtpbProblems(python: PythonInfo, dataFile: string): MtpbProblem[] {
@@ -196,7 +198,6 @@ function writeSummaryFiles(outDir: string, summary: MtpbSummary): { json: string
  */
 export async function runMtpb(engine: Engine, options: MtpbOptions, callbacks: EvalCallbacks = {}): Promise<MtpbRunResult> {
   const dataFile = options.dataFile ?? defaultMtpbData();
-  if (!dataFile) throw new EvalSetupError('MTPB data not found (shared/data/mtpb.jsonl beside or above the project): give its path');
   const samples = options.samples ?? 1;
   if (!Number.isInteger(samples) || samples < 1) throw new EvalSetupError(`samples must be a whole number >= 1, got ${samples}`);
   const modes = options.modes ?? ['multi', 'single'];
@@ -317,7 +318,7 @@ export interface ScoreOptions extends SandboxSettings {
   readonly samplesFile: string;
   /** Where scored.jsonl and the summary go; a second run there resumes. Default: none (nothing written). */
   readonly outDir?: string;
-  /** MTPB data for problem names and categories; default the shared copy when present. */
+  /** MTPB data for problem names and categories; default the package's copy (data/mtpb.jsonl). */
   readonly dataFile?: string;
 }
 
@@ -336,7 +337,7 @@ export async function scoreMtpbSamples(options: ScoreOptions, callbacks: EvalCal
   type Raw = { line: number; id: string; mode: string; prompt_perplexity: unknown; input_json: string; gold_json: string; program: string };
   const samples = harnessLines<Raw>(sandbox.python, ['samples', options.samplesFile]);
   const dataFile = options.dataFile ?? defaultMtpbData();
-  const problems = dataFile && fs.existsSync(dataFile) ? new Map(loadMtpbProblems(sandbox.python, dataFile).map((p) => [p.id, p])) : new Map<string, MtpbProblem>();
+  const problems = fs.existsSync(dataFile) ? new Map(loadMtpbProblems(sandbox.python, dataFile).map((p) => [p.id, p])) : new Map<string, MtpbProblem>();
 
   const records = new Map<string, MtpbRecord>();
   let store: ResultsStore<MtpbRecord> | undefined;

@@ -1,8 +1,8 @@
 // Runs a real VS Code (code-server, a VS Code 1.139 with a Node extension host) with this extension installed (a
 // link to the checkout) or loaded as a development extension, and drives it with Debian's Chromium through
 // playwright-core. Shared by `npm start`
-// (scripts/start.mjs), the smoke check (scripts/vscode-smoke.mjs) and browser tests. How and why:
-// ../../../shared/VSCODE-E2E.md. The tools come from scripts/vscode-env.mjs (a cache folder, not our node_modules).
+// (scripts/start.mjs), the smoke check (scripts/vscode-smoke.mjs) and browser tests. Why code-server:
+// test/e2e/README.md. The tools come from scripts/vscode-env.mjs (a cache folder, not our node_modules).
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
