@@ -4,21 +4,20 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
+import { findPython, type PythonInfo } from './python';
 import {
-  checkPython,
   defaultWorkers,
   detectIsolation,
   EvalSetupError,
   ExecutorPool,
   harnessPath,
   type Isolation,
-  type PythonInfo,
   type SandboxOptions,
 } from './sandbox';
 import { ProgressClock, type Progress } from './progress';
 
 export interface SandboxSettings {
-  /** Interpreter with numpy and pandas. Default `python3`. */
+  /** Interpreter with numpy and pandas. Default: the first of python3, /usr/bin/python3, python that has them (findPython). */
   readonly python?: string;
   /** Seconds per program. */
   readonly timeoutS?: number;
@@ -32,7 +31,7 @@ export interface SandboxSettings {
 export interface EvalRunOptions extends SandboxSettings {
   /** Folder of the results (samples.jsonl, run.json, summary.json/.md/.svg); a second run there resumes. */
   readonly outDir: string;
-  /** The benchmark's data file; default: its copy under shared/data (searched upwards from this file). */
+  /** The benchmark's data file; default: the copy in the package's data/ folder. */
   readonly dataFile?: string;
   /** Samples per task (MTPB: per problem and test input). Default 1. */
   readonly samples?: number;
@@ -66,7 +65,7 @@ export interface PreparedSandbox {
 
 export async function prepareSandbox(settings: SandboxSettings, defaultTimeoutS: number, onNote?: (text: string) => void): Promise<PreparedSandbox> {
   const harness = harnessPath();
-  const python = checkPython(settings.python ?? 'python3', harness);
+  const python = findPython(settings.python, { harness });
   const isolation = await detectIsolation(python, harness);
   for (const note of isolation.notes) onNote?.(`sandbox: ${note}`);
   const options: SandboxOptions = {

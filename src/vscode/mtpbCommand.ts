@@ -7,7 +7,7 @@ import * as vscode from 'vscode';
 import { runMtpb, type MtpbMode, type MtpbRunResult } from '../eval';
 import { errorText } from './errors';
 import type { ModelManager } from './modelManager';
-import { evaluationPython } from './settings';
+import { configuredPython } from './settings';
 
 export const RUN_MTPB_COMMAND = 'codegenMt.runMtpb';
 
@@ -69,7 +69,7 @@ async function runMtpbCommand(context: vscode.ExtensionContext, model: ModelMana
       try {
         return await runMtpb(
           model.engine,
-          { outDir, model: modelName, modes: choice.modes, problems: choice.problems, samples: choice.samples, python: evaluationPython(), nPositions: info.nPositions },
+          { outDir, model: modelName, modes: choice.modes, problems: choice.problems, samples: choice.samples, python: configuredPython(), nPositions: info.nPositions },
           {
             signal: controller.signal,
             onNote: (text) => log.info(`MTPB: ${text}`),

@@ -16,7 +16,7 @@ export const SETTING = {
   lowThreshold: 'perplexity.lowThreshold',
   highThreshold: 'perplexity.highThreshold',
   hintsEnabled: 'hints.enabled',
-  evaluationPython: 'evaluation.python',
+  python: 'python',
 } as const;
 
 /** The settings that need the model reloaded when they change. */
@@ -71,7 +71,7 @@ export async function updateEffective(key: string, value: unknown): Promise<void
   await c.update(key, value, target);
 }
 
-/** The Python (with numpy and pandas) that runs benchmark programs. */
-export function evaluationPython(): string {
-  return config().get<string>(SETTING.evaluationPython, 'python3') || 'python3';
+/** The Python (with numpy and pandas) that runs benchmark programs, as the user set it; undefined: find one (findPython). */
+export function configuredPython(): string | undefined {
+  return config().get<string>(SETTING.python, '').trim() || undefined;
 }

@@ -7,13 +7,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { passAtK, truncateHumanEval } from '../../src/eval/humanEval';
+import { probePython } from '../../src/eval/python';
 import { FIXTURES, NO_PYTHON, PYTHON, ROOT, tmpDir } from './helpers';
 
 const BIN = path.join(ROOT, 'bin', 'codegen-mt.js');
 
-function cli(args: string[], interruptAfter?: RegExp): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function cli(args: string[], interruptAfter?: RegExp, env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT });
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env });
     let stdout = '';
     let stderr = '';
     let sent = false;
@@ -111,7 +112,24 @@ test('mtpb: a missing module of --python is named', async () => {
   assert.match(r.stderr, /has no pandas/);
   const none = await cli(['mtpb', '--problems', '1', '--python', '/nonexistent/python3']);
   assert.equal(none.code, 1);
-  assert.match(none.stderr, /Python not found/);
+  assert.match(none.stderr, /Python "\/nonexistent\/python3" cannot be used \(not found\)/);
+});
+
+test('mtpb without --python: a python3 first on PATH that lacks pandas is passed over for one that has it', { skip: NO_PYTHON }, async (t) => {
+  const system = probePython('/usr/bin/python3');
+  if (!system.ok) {
+    t.skip(`/usr/bin/python3 cannot be used here: ${system.problem}`);
+    return;
+  }
+  const bin = tmpDir('codegen-mt-path-');
+  fs.writeFileSync(path.join(bin, 'python3'), `#!/bin/sh\necho '{"python": "3.11.7", "executable": "${bin}/python3", "missing": ["pandas"]}'\n`, { mode: 0o755 });
+  const out = tmpDir('codegen-mt-mtpb-');
+  const r = await cli(['mtpb', '--problems', '1,2', '--mode', 'multi', '--out', out, '--json'], undefined, { ...process.env, PATH: `${bin}:${process.env.PATH}` });
+  assert.equal(r.code, 0, r.stderr);
+  const summary = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8')) as { settings: { python?: string; data?: string } };
+  assert.equal(summary.settings.python, `${system.info.executable} (${system.info.version})`, 'the programs ran on /usr/bin/python3');
+  assert.equal(summary.settings.data, path.join(ROOT, 'data', 'mtpb.jsonl'), 'the data shipped in the repository');
+  assert.equal(lines(path.join(out, 'samples.jsonl')).length, 10, 'problems 1 and 2, 5 test inputs each');
 });
 
 test('humaneval: canonical solutions pass (the harness is right); the random model\'s samples are scored', { skip: NO_PYTHON }, async () => {

@@ -1,13 +1,14 @@
 /// <reference types="mocha" />
 // Run MTPB Benchmark driven by its arguments (no pick): one problem, multi-turn only, one sample per test input, on
-// the bundled model, executed by a Python that has numpy and pandas (the setting codegenMt.evaluation.python).
+// the bundled model, executed by the Python the extension finds itself (codegenMt.python left empty: the first of
+// python3, /usr/bin/python3, python with numpy and pandas, by findPython).
 // The report is written under the extension's global storage and opened in the Markdown preview.
 import * as assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { MtpbRunResult } from '../../src/eval';
+import { findPython } from '../../src/eval/python';
 import type { CodegenMtApi } from '../../src/vscode/testApi';
 import { codegenApi, setSetting, stopGenerating, waitFor } from './helpers';
 
@@ -15,11 +16,14 @@ import { codegenApi, setSetting, stopGenerating, waitFor } from './helpers';
 const PROBLEM = '32';
 const TEST_INPUTS = 5;
 
-/** The first of these that runs and imports numpy and pandas (`python3` may be one without them). */
-function pythonWithNumpyAndPandas(): string | undefined {
-  const configured = vscode.workspace.getConfiguration('codegenMt').get<string>('evaluation.python', '');
-  const candidates = [...new Set([configured, 'python3', '/usr/bin/python3', '/usr/local/bin/python3', 'python'].filter(Boolean))];
-  return candidates.find((python) => spawnSync(python, ['-c', 'import numpy, pandas'], { timeout: 30_000 }).status === 0);
+/** Why no Python can score MTPB here (findPython's message), or undefined when one can. */
+function noPython(): string | undefined {
+  try {
+    findPython();
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
 }
 
 /** The tabs whose label names the file (the Markdown preview's is "Preview summary.md"). */
@@ -36,19 +40,19 @@ suite('MTPB (Run MTPB Benchmark)', () => {
   });
 
   suiteTeardown(async () => {
-    await setSetting('evaluation.python', undefined);
+    await setSetting('python', undefined);
     const tabs = previewTabs('summary.md');
     if (tabs.length) await vscode.window.tabGroups.close(tabs);
   });
 
   test('runMtpb { problems, modes, samples } writes the report with its pass rate and opens its preview', async function () {
-    const python = pythonWithNumpyAndPandas();
-    if (!python) {
-      console.log(`${process.env.CODEGEN_MT_TEST_LOG_TAG ?? ''}    SKIPPED: no Python with numpy and pandas (tried python3, /usr/bin/python3, ...): MTPB cannot be scored here.`);
+    const missing = noPython();
+    if (missing) {
+      console.log(`${process.env.CODEGEN_MT_TEST_LOG_TAG ?? ''}    SKIPPED: ${missing}`);
       this.skip();
     }
     this.timeout(120_000);
-    await setSetting('evaluation.python', python);
+    await setSetting('python', undefined);
     // A run of the same selection on the same model resumes: start from nothing so that every sample is made here.
     fs.rmSync(path.join(api.globalStoragePath(), 'mtpb'), { recursive: true, force: true });
 
