@@ -1,6 +1,7 @@
 // HumanEval, single-turn: the prompt is the problem's prompt (signature and docstring), the completion is cut at
-// the usual stop sequences of the Codex paper's evaluation, and the program `prompt + completion + test +
-// check(entry_point)` passes if it runs to the end in the sandbox. pass@k by the unbiased estimator
+// the usual stop sequences of the Codex paper's evaluation, and a sample passes when the problem's `test` and
+// `check(entry_point)` run to the end on `prompt + completion` (in the sandbox: the tests in its judge, each call
+// of the function in the program process, see exec_harness.py). pass@k by the unbiased estimator
 // 1 - C(n-c, k) / C(n, k), averaged over problems.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -9,7 +10,8 @@ import type { Engine } from '../protocol/engine';
 import { EngineError } from '../protocol/errors';
 import { fileSha256, generateAndExecute, prepareSandbox, sampleSeed, type EvalCallbacks, type EvalRunOptions } from './evalRun';
 import { ResultsStore, writeFileDurably, type StoredRecord } from './resultsStore';
-import { EvalSetupError, sharedDataFile, type Isolation } from './sandbox';
+import { benchmarkDataFile, HUMANEVAL_DATA } from './benchmarkData';
+import { EvalSetupError, type Isolation } from './sandbox';
 
 /** The Codex paper's stop sequences (also used by the CodeGen paper's HumanEval runs). */
 export const HUMANEVAL_STOP = ['\nclass', '\ndef', '\n#', '\nif', '\nprint'] as const;
@@ -81,10 +83,6 @@ export function truncateHumanEval(completion: string): string {
     if (at >= 0 && at < end) end = at;
   }
   return completion.slice(0, end);
-}
-
-export function humanEvalProgram(problem: HumanEvalProblem, completion: string): string {
-  return `${problem.prompt}${completion}\n\n${problem.test}\n\ncheck(${problem.entry_point})\n`;
 }
 
 export function loadHumanEval(file: string): HumanEvalProblem[] {
@@ -170,8 +168,7 @@ export function humanEvalMarkdown(summary: HumanEvalSummary): string {
 }
 
 export async function runHumanEval(engine: Engine | undefined, options: HumanEvalOptions, callbacks: EvalCallbacks = {}): Promise<HumanEvalRunResult> {
-  const dataFile = options.dataFile ?? sharedDataFile('HumanEval.jsonl.gz');
-  if (!dataFile) throw new EvalSetupError('HumanEval data not found (shared/data/HumanEval.jsonl.gz beside or above the project): give its path');
+  const dataFile = options.dataFile ?? benchmarkDataFile(HUMANEVAL_DATA);
   if (!engine && !options.canonical) throw new EvalSetupError('an engine is needed unless the canonical solutions are scored');
   const n = options.samples ?? 1;
   if (!Number.isInteger(n) || n < 1) throw new EvalSetupError(`samples must be a whole number >= 1, got ${n}`);
@@ -203,7 +200,7 @@ export async function runHumanEval(engine: Engine | undefined, options: HumanEva
       sandbox.pool,
       (job) => generateCompletion(engine!, job.problem, options, sampleSeed(seed, job.key), callbacks.signal),
       async (job, generated) => {
-        const exec = await sandbox.pool.run({ kind: 'humaneval', program: humanEvalProgram(job.problem, generated.completion) });
+        const exec = await sandbox.pool.run({ kind: 'humaneval', prompt: job.problem.prompt, completion: generated.completion, test: job.problem.test, entryPoint: job.problem.entry_point });
         const record: HumanEvalRecord = {
           key: job.key,
           task_id: job.problem.task_id,

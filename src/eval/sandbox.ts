@@ -1,25 +1,38 @@
-// Runs untrusted (model-written) Python programs, one process each, through src/eval/exec_harness.py.
+// Runs untrusted (model-written) Python programs, one run each, through src/eval/exec_harness.py.
+//
+// A run is two processes: the judge (`exec_harness.py run`, started here; it holds the expected value or the
+// tests and writes the one result on fd 3) and the program process it starts (a fresh interpreter that runs the
+// model's code and sends back, as data, what it printed or returned; the judge compares). The program cannot
+// reach the result channel nor the comparison, and never sees the expected value: see exec_harness.py.
 //
 // What a run gets (the strongest the machine allows, found by probing once at start, see detectIsolation):
-// - its own Python process, started with `-I -B` (no PYTHON* variables, no user site-packages) and a clean
-//   environment (PATH=/usr/bin:/bin, HOME and TMPDIR = its directory, one BLAS/OpenMP thread, LANG=C.UTF-8);
+// - Python started with `-I -B` (no PYTHON* variables, no user site-packages) and a clean environment
+//   (PATH=/usr/bin:/bin, HOME and TMPDIR = its directory, one BLAS/OpenMP thread, LANG=C.UTF-8);
 // - a fresh temporary working directory, deleted afterwards;
-// - a wall-clock limit: the harness raises after `timeoutS` (the paper's 20 s), and the whole process group is
-//   SIGKILLed `KILL_GRACE_MS` later whatever the program does;
-// - limits (setrlimit, hard and soft): address space (`memoryMb`), file size, no core files, and a process
-//   count (effective once the program no longer runs as root);
-// - when `unshare` works: a new network namespace (no interface but a down loopback: no network) and a new PID
-//   namespace whose init is the harness, so every process the program forks dies with it;
+// - a wall-clock limit: the judge SIGKILLs the program `timeoutS` (the paper's 20 s) after it starts, and the
+//   whole process group is SIGKILLed here if the judge has not answered `KILL_GRACE_MS` after its own limits;
+// - in the program process only: limits (setrlimit, hard and soft) on address space (`memoryMb`), file size,
+//   core files and a process count (effective once the program no longer runs as root); no capabilities and
+//   no_new_privs; the judge is non-dumpable, so even a program of the same uid cannot read its /proc files
+//   (fd/3, mem) or ptrace it;
+// - when `unshare` works: a new network namespace (no interface but a down loopback: no network), a new PID
+//   namespace whose init is the judge, so every process the program forks dies with the run, and (where the
+//   mount namespace works too) its own /proc, which shows only the run's processes;
 // - when we are root: the program runs as `nobody` (uid/gid 65534), so it cannot write outside world-writable
 //   places (its directory, /tmp, /dev/shm) nor read other users' files or processes' environments.
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import type { PythonInfo } from './python';
 
-/** After the harness's own time limit, how long before the process group is killed. */
+/** After the judge's own limits (SETUP_LIMIT_S, then timeoutS), how long before the process group is killed. */
 export const KILL_GRACE_MS = 3000;
+/** How long the judge lets the program process start (interpreter, numpy, limits), not counted in timeoutS. */
+const SETUP_LIMIT_S = 30;
 const OUTPUT_CAP = 64 * 1024;
+/** Only the judge writes the result (its fields are capped there); this only bounds a broken harness. */
+const RESULT_CAP = 1024 * 1024;
 
 export class EvalSetupError extends Error {}
 
@@ -34,47 +47,6 @@ export function harnessPath(): string {
   }
 }
 
-/** The data files of shared/data (the repository's sibling `../shared` in CI), searched upwards from here. */
-export function sharedDataFile(name: string): string | undefined {
-  for (let dir = __dirname; ; dir = path.dirname(dir)) {
-    const candidate = path.join(dir, 'shared', 'data', name);
-    if (fs.existsSync(candidate)) return candidate;
-    if (path.dirname(dir) === dir) return undefined;
-  }
-}
-
-export interface PythonInfo {
-  /** What the user named (`python3`, a path). */
-  readonly requested: string;
-  /** sys.executable: the interpreter the sandbox runs (a pyenv shim resolved to its real binary). */
-  readonly executable: string;
-  readonly version: string;
-}
-
-/** Checks that `python` runs and has numpy and pandas; a clear error naming what is missing. */
-export function checkPython(python: string, harness = harnessPath()): PythonInfo {
-  const run = spawnSync(python, [harness, 'check'], { encoding: 'utf8', timeout: 60_000 });
-  if (run.error) {
-    const code = (run.error as NodeJS.ErrnoException).code;
-    throw new EvalSetupError(
-      code === 'ENOENT' ? `Python not found: "${python}" (give an interpreter with --python PATH)` : `cannot run Python "${python}": ${run.error.message}`,
-    );
-  }
-  let info: { python: string; executable: string; missing: string[] };
-  try {
-    info = JSON.parse(run.stdout.trim().split('\n').pop() ?? '');
-  } catch {
-    throw new EvalSetupError(`"${python}" did not run the harness (exit ${run.status}): ${(run.stderr || run.stdout).trim().slice(0, 500)}`);
-  }
-  if (info.missing.length > 0) {
-    throw new EvalSetupError(
-      `${python} (${info.executable}, Python ${info.python}) has no ${info.missing.join(' and no ')}: the benchmark programs need numpy and pandas. ` +
-        `Install them (Debian/Ubuntu: apt-get install python3-numpy python3-pandas) or pass --python PATH of an interpreter that has them.`,
-    );
-  }
-  return { requested: python, executable: info.executable || python, version: info.python };
-}
-
 export interface Isolation {
   /** Command and arguments put before the interpreter (`unshare ...`), or none. */
   readonly prefix: readonly string[];
@@ -82,6 +54,8 @@ export interface Isolation {
   readonly dropTo?: { readonly uid: number; readonly gid: number };
   readonly networkIsolated: boolean;
   readonly pidNamespace: boolean;
+  /** The program sees its own /proc (a mount namespace): only the run's processes. */
+  readonly privateProc: boolean;
   /** One line per protection that is missing on this machine, and why. */
   readonly notes: readonly string[];
   /** One line: what the sandbox does here. */
@@ -99,7 +73,9 @@ export interface SandboxOptions {
 
 export type ExecRequest =
   | { readonly kind: 'mtpb'; readonly program: string; readonly goldJson: string }
-  | { readonly kind: 'humaneval'; readonly program: string };
+  /** The program process gets `prompt + completion`; the judge runs the prompt's helpers and `test`, then
+   *  `check(entry point)` with each call of the entry point made in the program process. */
+  | { readonly kind: 'humaneval'; readonly prompt: string; readonly completion: string; readonly test: string; readonly entryPoint: string };
 
 export interface ExecResult {
   readonly passed: boolean;
@@ -109,9 +85,14 @@ export interface ExecResult {
   readonly printed: string | null;
   /** What the program printed (its start). */
   readonly stdout: string;
-  /** The harness's limit fired, or the process group had to be killed. */
+  /** The judge's limit fired, or the process group had to be killed. */
   readonly timedOut: boolean;
   readonly ms: number;
+}
+
+export interface RunHooks {
+  /** The judge's process (or `unshare`'s, before it) has started: its pid, also its process group's id. */
+  readonly onSpawn?: (pid: number) => void;
 }
 
 const NOBODY = { uid: 65534, gid: 65534 };
@@ -132,16 +113,18 @@ function cleanEnv(dir: string): NodeJS.ProcessEnv {
 }
 
 /** Runs one program in the sandbox. Never throws for anything the program does. */
-export function runProgram(request: ExecRequest, options: SandboxOptions): Promise<ExecResult> {
+export function runProgram(request: ExecRequest, options: SandboxOptions, hooks: RunHooks = {}): Promise<ExecResult> {
   const started = performance.now();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'codegen-mt-run-'));
   const { isolation } = options;
   if (isolation.dropTo) fs.chownSync(dir, isolation.dropTo.uid, isolation.dropTo.gid);
   const payload = JSON.stringify({
     kind: request.kind,
-    program: request.program,
-    gold_json: request.kind === 'mtpb' ? request.goldJson : undefined,
+    ...(request.kind === 'mtpb'
+      ? { program: request.program, gold_json: request.goldJson }
+      : { prompt: request.prompt, completion: request.completion, test: request.test, entry_point: request.entryPoint }),
     timeout_s: options.timeoutS,
+    setup_s: SETUP_LIMIT_S,
     memory_bytes: Math.round(options.memoryMb * 1024 * 1024),
     max_processes: isolation.dropTo ? 256 : process.getuid?.() === 0 ? undefined : 4096,
     max_file_bytes: 64 * 1024 * 1024,
@@ -155,9 +138,10 @@ export function runProgram(request: ExecRequest, options: SandboxOptions): Promi
       detached: true, // its own process group, killed as one
       stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
     });
+    if (child.pid !== undefined) hooks.onSpawn?.(child.pid);
     const chunks = { out: '', err: '', result: '' };
     const collect = (name: keyof typeof chunks) => (data: Buffer) => {
-      if (chunks[name].length < OUTPUT_CAP) chunks[name] += data.toString('utf8');
+      if (chunks[name].length < (name === 'result' ? RESULT_CAP : OUTPUT_CAP)) chunks[name] += data.toString('utf8');
     };
     child.stdout!.on('data', collect('out'));
     child.stderr!.on('data', collect('err'));
@@ -178,7 +162,7 @@ export function runProgram(request: ExecRequest, options: SandboxOptions): Promi
     const timer = setTimeout(() => {
       killed = true;
       killGroup();
-    }, options.timeoutS * 1000 + KILL_GRACE_MS);
+    }, (SETUP_LIMIT_S + options.timeoutS) * 1000 + KILL_GRACE_MS);
     let settled = false;
     const finish = (spawnError?: Error): void => {
       if (settled) return;
@@ -204,7 +188,7 @@ export function runProgram(request: ExecRequest, options: SandboxOptions): Promi
           error: typeof parsed.error === 'string' ? parsed.error : null,
           printed: typeof parsed.printed === 'string' ? parsed.printed : null,
           stdout: typeof parsed.stdout === 'string' ? parsed.stdout : '',
-          timedOut: parsed.error === 'Timed out',
+          timedOut: parsed.timedOut === true,
           ms,
         });
         return;
@@ -256,12 +240,20 @@ function unshareWorks(args: readonly string[]): string | undefined {
 export async function detectIsolation(python: PythonInfo, harness: string): Promise<Isolation> {
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   const notes: string[] = [];
-  const nsArgs = ['--net', '--pid', '--fork', '--kill-child'];
+  const nsArgs = [...(isRoot ? [] : ['--user', '--map-root-user']), '--net', '--pid', '--fork', '--kill-child'];
+  // --mount-proc: a mount namespace with a proc of the new PID namespace, so the program lists only its run.
+  const procArgs = [...nsArgs, '--mount-proc'];
   let prefix: string[] = [];
-  const rootless = ['--user', '--map-root-user', ...nsArgs];
-  const failure = unshareWorks(isRoot ? nsArgs : rootless);
-  if (failure === undefined) prefix = ['unshare', ...(isRoot ? nsArgs : rootless)];
-  else notes.push(`no network or PID namespace (unshare ${isRoot ? nsArgs.join(' ') : rootless.join(' ')}: ${failure}): programs can reach the network, and a process that leaves its process group can outlive the run`);
+  let privateProc = false;
+  const failure = unshareWorks(nsArgs);
+  if (failure === undefined) {
+    const procFailure = unshareWorks(procArgs);
+    privateProc = procFailure === undefined;
+    prefix = ['unshare', ...(privateProc ? procArgs : nsArgs)];
+    if (procFailure !== undefined) notes.push(`no private /proc (unshare ${procArgs.join(' ')}: ${procFailure}): programs can list the machine's processes and their command lines`);
+  } else {
+    notes.push(`no network or PID namespace (unshare ${nsArgs.join(' ')}: ${failure}): programs can reach the network, see the machine's processes, and a process that leaves its process group can outlive the run`);
+  }
 
   const candidates: Array<{ dropTo?: { uid: number; gid: number } }> = isRoot ? [{ dropTo: NOBODY }, {}] : [{}];
   let lastError = '';
@@ -271,6 +263,7 @@ export async function detectIsolation(python: PythonInfo, harness: string): Prom
       dropTo: candidate.dropTo,
       networkIsolated: prefix.length > 0,
       pidNamespace: prefix.length > 0,
+      privateProc,
       notes,
       description: '',
     };
@@ -278,7 +271,7 @@ export async function detectIsolation(python: PythonInfo, harness: string): Prom
     if (result.passed) {
       const finalNotes = [...notes];
       if (isRoot && !candidate.dropTo) {
-        finalNotes.push(`programs run as root: as "nobody" ${python.executable} could not import numpy and pandas (${lastError}); they can write wherever root can`);
+        finalNotes.push(`programs run as root (without capabilities): as "nobody" ${python.executable} could not import numpy and pandas (${lastError}); they can write every file root owns`);
       }
       if (!isRoot) finalNotes.push('not root: programs run as this user and can write wherever it can');
       return { ...isolation, notes: finalNotes, description: describeIsolation({ ...isolation, notes: finalNotes }) };
@@ -286,7 +279,7 @@ export async function detectIsolation(python: PythonInfo, harness: string): Prom
     lastError = result.error ?? 'failed';
     if (prefix.length > 0 && candidate === candidates[candidates.length - 1]) {
       // The namespaces themselves may be what breaks Python here: one more try without them.
-      const plain: Isolation = { ...isolation, prefix: [], networkIsolated: false, pidNamespace: false };
+      const plain: Isolation = { ...isolation, prefix: [], networkIsolated: false, pidNamespace: false, privateProc: false };
       const retry = await runProgram(PROBE, { python, harness, isolation: plain, timeoutS: 60, memoryMb: 2048 });
       if (retry.passed) {
         const finalNotes = [...notes, `namespaces disabled: Python failed under unshare (${lastError})`];
@@ -298,9 +291,10 @@ export async function detectIsolation(python: PythonInfo, harness: string): Prom
 }
 
 function describeIsolation(isolation: Isolation): string {
-  const parts = ['one process per program', 'clean environment', 'fresh temporary directory', 'time and memory limits'];
+  const parts = ['program apart from its judge', 'clean environment', 'fresh temporary directory', 'time and memory limits'];
   if (isolation.networkIsolated) parts.push('no network (network namespace)');
   if (isolation.pidNamespace) parts.push('PID namespace');
+  if (isolation.privateProc) parts.push('own /proc');
   if (isolation.dropTo) parts.push(`runs as uid ${isolation.dropTo.uid}`);
   return parts.join(', ');
 }
