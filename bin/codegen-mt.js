@@ -1,11 +1,29 @@
 #!/usr/bin/env node
-// The `codegen-mt` command: the bundle built by `npm install` (or `npm run build`).
+// The `codegen-mt` command: the bundle in dist/, built here on first use in a checkout (`npm ci` runs no scripts,
+// see .npmrc; `npm run build` rebuilds it after a change).
 const path = require('node:path');
 const fs = require('node:fs');
-const bundle = path.join(__dirname, '..', 'dist', 'cli.js');
+const { spawnSync } = require('node:child_process');
+
+const root = path.join(__dirname, '..');
+const bundle = path.join(root, 'dist', 'cli.js');
 if (!fs.existsSync(bundle)) {
-  process.stderr.write(`codegen-mt: ${bundle} is missing; run "npm install" (or "npm run build") in ${path.dirname(__dirname)} first.\n`);
-  process.exit(1);
+  const build = path.join(root, 'scripts', 'build.mjs');
+  if (fs.existsSync(build)) {
+    process.stderr.write('codegen-mt: building the command line bundle (first run in this checkout)...\n');
+    spawnSync(process.execPath, [build], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
+  }
+  if (!fs.existsSync(bundle)) {
+    process.stderr.write(`codegen-mt: ${bundle} is missing: run "npm ci" and then "npm run build" in ${root}.\n`);
+    process.exit(1);
+  }
+}
+// Output piped into a program that stops reading (`| head`) ends the command quietly.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
 }
 require(bundle)
   .main(process.argv.slice(2))
