@@ -2,10 +2,17 @@
 import * as fs from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { bundledModelDir } from '../engine/bundledModel';
+import { resolveGenerationConfig } from '../engine/generation/config';
 import { LocalEngine } from '../engine/localEngine';
+import { EngineError } from '../protocol/errors';
 
 /** A mistake in the command line: printed with a pointer to --help, exit code 2. */
 export class UsageError extends Error {}
+
+/** Whether an error is the user's command line (exit 2): a UsageError, or a request the engine refused as out of range. */
+export function isUsageError(err: unknown): boolean {
+  return err instanceof UsageError || (err instanceof EngineError && err.code === 'invalid-request');
+}
 
 export const COMMON = {
   model: { type: 'string' },
@@ -67,13 +74,30 @@ export async function openEngine(values: Values): Promise<LocalEngine> {
   return engine;
 }
 
-export function samplingOf(values: Values): { maxNewTokens?: number; temperature?: number; topP?: number; seed?: number } {
-  return {
+export interface SamplingOptions {
+  readonly maxNewTokens?: number;
+  readonly temperature?: number;
+  readonly topP?: number;
+  readonly seed?: number;
+}
+
+/** Sampling options checked by the engine's own rules before any model is loaded, so a bad value exits 2 at once. */
+export function checkedSampling<T extends SamplingOptions>(sampling: T): T {
+  try {
+    resolveGenerationConfig({ context: { header: '', turns: [], prompt: '' }, ...sampling }, () => 0);
+  } catch (err) {
+    throw err instanceof EngineError ? new UsageError(err.message) : err;
+  }
+  return sampling;
+}
+
+export function samplingOf(values: Values): SamplingOptions {
+  return checkedSampling({
     maxNewTokens: numberOption(values, 'max-new-tokens', true),
     temperature: numberOption(values, 'temperature', false),
     topP: numberOption(values, 'top-p', false),
     seed: numberOption(values, 'seed', true),
-  };
+  });
 }
 
 /** Ctrl-C stops generation cleanly (the partial result is printed); a second one exits at once. */

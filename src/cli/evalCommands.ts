@@ -7,7 +7,7 @@ import { ProgressBar } from '../eval/progress';
 import { SettingsMismatchError } from '../eval/resultsStore';
 import { EvalSetupError } from '../eval/sandbox';
 import { summaryMarkdown, type MtpbSummary } from '../eval/summary';
-import { interruptSignal, numberOption, openEngine, parse, UsageError, type Io, type Values } from './common';
+import { checkedSampling, interruptSignal, numberOption, openEngine, parse, UsageError, type Io, type Values } from './common';
 
 export const EVAL_USAGE = `  mtpb        [--mode multi|single|both] [--samples N] [--problems 1,5,9] [--out DIR]
               [--temperature T] [--top-p P] [--greedy] [--seed S] [--data FILE]
@@ -56,7 +56,7 @@ function sandboxOf(values: Values): { python?: string; timeoutS?: number; memory
 function samplingOf(values: Values): { temperature?: number; topP?: number; seed?: number } {
   const temperature = values.greedy ? 0 : numberOption(values, 'temperature', false);
   if (values.greedy && values.temperature !== undefined) throw new UsageError('give --greedy or --temperature, not both');
-  return { temperature, topP: numberOption(values, 'top-p', false), seed: numberOption(values, 'seed', true) };
+  return checkedSampling({ temperature, topP: numberOption(values, 'top-p', false), seed: numberOption(values, 'seed', true) });
 }
 
 function countOption(values: Values, name: string): number | undefined {

@@ -2,6 +2,7 @@
 import { LocalEngine } from '../engine/localEngine';
 import type { GenerateResult, PromptContext, StopMode } from '../protocol/engine';
 import { EngineError } from '../protocol/errors';
+import { splitHistory } from '../session/editorContext';
 import { runMultiTurn } from '../session/multiTurn';
 import { formatPrompt, MTPB_HEADER } from '../session/paperFormat';
 import {
@@ -12,6 +13,7 @@ import {
   readTextFile,
   samplingOf,
   SAMPLING,
+  isUsageError,
   textOrFile,
   UsageError,
   type Io,
@@ -26,7 +28,8 @@ Commands:
   generate    --prompt T | --prompt-file F              continue a text with the model
               [--max-new-tokens N] [--temperature T] [--top-p P] [--seed S] [--stop turn|none]
   perplexity  --prompt T [--history-file F] [--raw-prompt]
-                                                        perplexity of a prompt given its history
+                                                        perplexity of a prompt given its history, and
+                                                        each token's surprisal in nats (-ln p)
   session     --turns-file F [--header-file F]          the paper's multi-turn protocol, one turn per line
               [--max-new-tokens N] [--temperature T] [--top-p P] [--seed S]
 ${DOWNLOAD_USAGE}${EVAL_USAGE}
@@ -36,6 +39,9 @@ Options for every command:
   --threads N      onnxruntime threads
   --json           print one JSON object instead of text
   -h, --help       this text
+
+Texts given with --prompt or --text are taken literally: "\\n" is a backslash and an n. For a newline use
+bash's $'...' quoting (--prompt $'def f(x):\\n') or put the text in a file (--prompt-file, --file).
 `;
 
 async function tokenizeCommand(args: string[], io: Io): Promise<void> {
@@ -98,12 +104,15 @@ async function perplexityCommand(args: string[], io: Io): Promise<void> {
   const prompt = values['raw-prompt'] ? values.prompt : formatPrompt(values.prompt);
   const engine = await openEngine(values);
   try {
-    const result = await engine.perplexity({ context: { header: history, turns: [], prompt } });
+    // The history as the editor's context is made: its turns (blocks starting at a `#` line after a blank line)
+    // can be left out, oldest first, when it is too long; the text before the first is the header, always kept.
+    const result = await engine.perplexity({ context: { ...splitHistory(history), prompt } });
     const tokens = result.tokens.map((t) => ({ text: t.text, surprisal: t.surprisal }));
     if (values.json) {
       io.out(JSON.stringify({ perplexity: result.perplexity, tokens, promptTokens: result.promptTokens, droppedTurns: result.droppedTurns }) + '\n');
     } else {
-      io.out(`perplexity ${result.perplexity.toFixed(2)}\n`);
+      const dropped = result.droppedTurns > 0 ? ` (the oldest ${result.droppedTurns} blocks of the history left out to fit)` : '';
+      io.out(`perplexity ${result.perplexity.toFixed(2)}${dropped}\nsurprisal (nats)  token\n`);
       for (const t of tokens) io.out(`${t.surprisal.toFixed(2).padStart(7)}  ${JSON.stringify(t.text)}\n`);
     }
   } finally {
@@ -190,8 +199,8 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     const code = await run(rest, io); // a command may return its own exit code (130: interrupted)
     return typeof code === 'number' ? code : 0;
   } catch (err) {
-    if (err instanceof UsageError) {
-      io.err(`codegen-mt ${command}: ${err.message}\nRun "codegen-mt --help" for usage.\n`);
+    if (isUsageError(err)) {
+      io.err(`codegen-mt ${command}: ${(err as Error).message}\nRun "codegen-mt --help" for usage.\n`);
       return 2;
     }
     const message = err instanceof EngineError ? err.message : err instanceof Error ? err.stack ?? err.message : String(err);

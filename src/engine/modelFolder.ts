@@ -67,22 +67,22 @@ export function readCodeGenConfig(modelDir: string): CodeGenConfig {
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    throw new EngineError('invalid-model', `${file} is not valid JSON (${(err as Error).message}).`);
+    throw new EngineError('invalid-model', `${file} is not valid JSON (${(err as Error).message}): fix it, or download the model again.`);
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    throw new EngineError('invalid-model', `${file} must hold a JSON object.`);
+    throw new EngineError('invalid-model', `${file} must hold a JSON object (a model's configuration): fix it, or download the model again.`);
   }
   const c = raw as Record<string, unknown>;
   if (c.model_type !== 'codegen') {
     throw new EngineError(
       'invalid-model',
-      `${file} says model_type ${JSON.stringify(c.model_type)}; only CodeGen models (model_type "codegen") are supported.`,
+      `${file} says model_type ${JSON.stringify(c.model_type)}; only CodeGen models (model_type "codegen") are supported: choose a CodeGen export such as Xenova/codegen-350M-mono.`,
     );
   }
   const int = (key: string, fallback?: number): number => {
     const v = c[key] ?? fallback;
     if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
-      throw new EngineError('invalid-model', `${file}: "${key}" must be a positive integer, found ${JSON.stringify(c[key])}.`);
+      throw new EngineError('invalid-model', `${file}: "${key}" must be a positive integer, found ${JSON.stringify(c[key])}: fix it, or download the model again.`);
     }
     return v;
   };
@@ -90,12 +90,12 @@ export function readCodeGenConfig(modelDir: string): CodeGenConfig {
   const nEmbd = int('n_embd');
   const nHead = int('n_head');
   if (nEmbd % nHead !== 0) {
-    throw new EngineError('invalid-model', `${file}: n_embd (${nEmbd}) is not a multiple of n_head (${nHead}).`);
+    throw new EngineError('invalid-model', `${file}: n_embd (${nEmbd}) is not a multiple of n_head (${nHead}): fix config.json, or download the model again.`);
   }
   const nPositions = int('n_positions', typeof c.n_ctx === 'number' ? c.n_ctx : undefined);
   const vocabSize = int('vocab_size');
   if (vocabSize < 50295) {
-    throw new EngineError('invalid-model', `${file}: vocab_size ${vocabSize} is smaller than CodeGen's tokenizer (50295).`);
+    throw new EngineError('invalid-model', `${file}: vocab_size ${vocabSize} is smaller than CodeGen's tokenizer (50295): fix config.json, or download the model again.`);
   }
   return {
     nLayer,
@@ -125,15 +125,26 @@ export function listVariants(modelDir: string): string[] {
   return stems.sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
 }
 
+/** The message for a file given where a model folder belongs: which folder (and variant) was probably meant. */
+function fileInsteadOfFolder(file: string): string {
+  const parent = path.dirname(file);
+  if (file.endsWith('.onnx') && path.basename(parent) === 'onnx') {
+    const stem = path.basename(file, '.onnx');
+    return `${file} is a file, not a model folder: give the folder above onnx/, ${path.dirname(parent)}, and the variant ${stem} (--variant ${stem}).`;
+  }
+  if (path.basename(file) === 'config.json') return `${file} is a file, not a model folder: give the folder that holds it, ${parent}.`;
+  return `${file} is a file, not a model folder: give a folder that holds config.json and onnx/model.onnx (as published on the Hugging Face hub).`;
+}
+
 export function resolveModelFolder(modelDir: string, requestedVariant?: string): ResolvedModelFolder {
   const dir = path.resolve(modelDir);
   let stat: fs.Stats;
   try {
     stat = fs.statSync(dir);
   } catch {
-    throw new EngineError('model-not-found', `Model folder ${dir} does not exist.`);
+    throw new EngineError('model-not-found', `Model folder ${dir} does not exist: check the path, or download a model first (codegen-mt download; in VS Code, CodeGen: Download Model...).`);
   }
-  if (!stat.isDirectory()) throw new EngineError('invalid-model', `${dir} is a file, not a model folder.`);
+  if (!stat.isDirectory()) throw new EngineError('invalid-model', fileInsteadOfFolder(dir));
   const config = readCodeGenConfig(dir);
   const available = listVariants(dir);
   if (available.length === 0) {

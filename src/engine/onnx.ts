@@ -92,6 +92,12 @@ export class OnnxDecoder {
     for (let i = 0; i < this.config.nLayer; i++) {
       tensors.push(out[`present.${i}.key`], out[`present.${i}.value`]);
     }
+    // A graph whose vocabulary dimension is symbolic is checked here: logits read with the config's stride
+    // would silently give wrong tokens and perplexities.
+    const width = out.logits.dims[out.logits.dims.length - 1];
+    if (width !== this.config.vocabSize) {
+      throw new EngineError('invalid-model', `The model's logits are ${width} wide, but its config.json has vocab_size ${this.config.vocabSize}: use the config.json published with this ONNX file.`);
+    }
     const raw = out.logits.data as Float32Array | Uint16Array;
     const logits = raw instanceof Float32Array ? raw : halfToFloat(raw);
     return { logits, past: { length: total, tensors } };
@@ -138,6 +144,11 @@ function checkSignature(
   const problems: string[] = [];
   for (const name of ['input_ids', 'attention_mask']) if (!inputs.has(name)) problems.push(`no input "${name}"`);
   if (!outputs.has('logits')) problems.push('no output "logits"');
+  const logitsMeta = session.outputMetadata.find((m) => m.name === 'logits');
+  const logitsWidth = logitsMeta?.isTensor ? logitsMeta.shape[logitsMeta.shape.length - 1] : undefined;
+  if (typeof logitsWidth === 'number' && logitsWidth !== config.vocabSize) {
+    problems.push(`its logits are ${logitsWidth} wide, but config.json has vocab_size ${config.vocabSize}`);
+  }
   const pastLayers = [...inputs.keys()].filter((n) => /^past_key_values\.\d+\.key$/.test(n)).length;
   if (pastLayers !== config.nLayer) {
     problems.push(`${pastLayers} layers of past_key_values inputs, but config.json has n_layer ${config.nLayer}`);
@@ -167,7 +178,8 @@ function checkSignature(
   if (problems.length > 0) {
     throw new EngineError(
       'invalid-model',
-      `${file} does not fit config.json or is not a CodeGen decoder with a KV cache: ${problems.slice(0, 4).join('; ')}.`,
+      `${file} does not fit config.json or is not a CodeGen decoder with a KV cache: ${problems.slice(0, 4).join('; ')}. ` +
+        `Use the config.json published with this ONNX file (both from one hub repository: codegen-mt download), or an export of a CodeGen model.`,
     );
   }
   const layout = inputs.has('use_cache_branch') ? 'merged' : 'newer';

@@ -75,6 +75,27 @@ test('generate --prompt-file and the older layout by --variant', async () => {
   assert.ok(JSON.parse(r.stdout).ids.length <= 5);
 });
 
+test('usage says how to write a newline in --prompt; perplexity states its unit', async () => {
+  const help = await cli(['--help']);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /"\\n" is a backslash and an n\. For a newline use\nbash's \$'\.\.\.' quoting/);
+  assert.match(help.stdout, /surprisal in nats/);
+  const r = await cli(['perplexity', '--prompt', 'Sort the list.']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^perplexity \d+\.\d\d\nsurprisal \(nats\)  token\n/);
+});
+
+test('output piped into a reader that stops early ends quietly', async () => {
+  const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+    // `true` exits at once, long before the model is loaded: the command's first write meets a closed pipe.
+    const child = spawn('sh', ['-c', `"${process.execPath}" "${BIN}" perplexity --prompt "Sort the list." | true`], { cwd: ROOT });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('close', (code) => resolve({ code, stderr }));
+  });
+  assert.equal(r.stderr, '');
+});
+
 test('perplexity --json with a history file', async () => {
   const history = tmpFile('h.py', '# Import libraries.\n\nimport numpy as np\n\n');
   const r = await cli(['perplexity', '--history-file', history, '--prompt', 'Sort the list.', '--json']);
@@ -84,6 +105,17 @@ test('perplexity --json with a history file', async () => {
   assert.deepEqual(out.tokens.map((t: { text: string }) => t.text).join(''), '# Sort the list.\n');
   const mean = out.tokens.reduce((a: number, t: { surprisal: number }) => a + t.surprisal, 0) / out.tokens.length;
   assert.ok(Math.abs(Math.exp(mean) - out.perplexity) / out.perplexity < 1e-9);
+});
+
+test('perplexity --history-file with a history longer than the model: its oldest blocks are left out', async () => {
+  let history = '# Import libraries.\n\nimport numpy as np\n\n';
+  for (let i = 0; i < 200; i++) history += `# Step ${i}: compute the value.\nvalue_${i} = compute(${i}, "abc")\nprint(value_${i})\n\n`;
+  const r = await cli(['perplexity', '--history-file', tmpFile('long.py', history), '--prompt', 'Print it.', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout);
+  assert.ok(out.droppedTurns > 0 && out.droppedTurns < 200, `dropped ${out.droppedTurns}`);
+  assert.ok(out.promptTokens <= 2048);
+  assert.ok(Number.isFinite(out.perplexity));
 });
 
 test('session: the multi-turn protocol prints the program and each turn with its perplexity', async () => {
@@ -126,9 +158,26 @@ test('errors: a message on stderr and a non-zero exit code', async () => {
   assert.equal(num.code, 2);
   assert.match(num.stderr, /--max-new-tokens must be a whole number, got "lots"/);
 
-  const range = await cli(['generate', '--prompt', 'x', '--top-p', '1.5']);
-  assert.equal(range.code, 1);
-  assert.match(range.stderr, /top-p must be in \(0, 1\]/);
+  // Values out of range are usage errors too (exit 2), found before any model is loaded.
+  for (const [args, message] of [
+    [['generate', '--prompt', 'x', '--top-p', '2'], /top-p must be in \(0, 1\], got 2/],
+    [['generate', '--prompt', 'x', '--max-new-tokens', '0'], /max new tokens must be a whole number >= 1, got 0/],
+    [['generate', '--prompt', 'x', '--temperature=-1'], /temperature must be a number >= 0/],
+    [['session', '--turns-file', path.join(ROOT, 'examples', 'turns.txt'), '--seed=-3'], /seed must be a whole number in 0\.\.4294967295/],
+    [['generate', '--prompt', 'x', '--max-new-tokens', '4096'], /must be below the model's 2048 positions/],
+    [['mtpb', '--top-p', '0'], /top-p must be in \(0, 1\], got 0/],
+  ] as const) {
+    const r = await cli([...args]);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, message);
+    assert.match(r.stderr, /Run "codegen-mt --help" for usage/);
+  }
+
+  // Every error says what to do next.
+  assert.match(missing.stderr, /check the path, or download a model first \(codegen-mt download/);
+  const file = await cli(['generate', '--prompt', 'x', '--model', path.join(ROOT, 'models', 'codegen-tiny-random', 'onnx', 'model.onnx')]);
+  assert.equal(file.code, 1);
+  assert.match(file.stderr, /is a file, not a model folder: give the folder above onnx\/, .*codegen-tiny-random, and the variant model \(--variant model\)/);
 
   const unknown = await cli(['frobnicate']);
   assert.equal(unknown.code, 2);

@@ -56,7 +56,17 @@ test('an unknown variant lists the ones there are', async () => {
 test('a missing folder', async () => {
   const e = await loadError('/nonexistent/model');
   assert.equal(e.code, 'model-not-found');
-  assert.match(e.message, /\/nonexistent\/model does not exist/);
+  assert.match(e.message, /\/nonexistent\/model does not exist: check the path, or download a model first/);
+});
+
+test('a file given instead of the folder names the folder (and variant) that was meant', async () => {
+  const onnx = await loadError(path.join(MODEL_DIR, 'onnx', 'decoder_model_merged.onnx'));
+  assert.equal(onnx.code, 'invalid-model');
+  assert.match(onnx.message, new RegExp(`is a file, not a model folder: give the folder above onnx/, ${MODEL_DIR}, and the variant decoder_model_merged \\(--variant decoder_model_merged\\)`));
+  const config = await loadError(path.join(MODEL_DIR, 'config.json'));
+  assert.match(config.message, new RegExp(`is a file, not a model folder: give the folder that holds it, ${MODEL_DIR}\\.`));
+  const other = await loadError(path.join(MODEL_DIR, '..', '..', 'package.json'));
+  assert.match(other.message, /is a file, not a model folder: give a folder that holds config\.json and onnx\/model\.onnx/);
 });
 
 test('no config.json', async () => {
@@ -70,7 +80,7 @@ test('no config.json', async () => {
 test('malformed config.json', async () => {
   const dir = scratchModelCopy();
   fs.writeFileSync(path.join(dir, 'config.json'), '{"model_type": "codegen",');
-  assert.match((await loadError(dir)).message, /config\.json is not valid JSON/);
+  assert.match((await loadError(dir)).message, /config\.json is not valid JSON \(.*\): fix it, or download the model again\.$/);
 });
 
 test('another model type', async () => {
@@ -117,6 +127,19 @@ test('an ONNX file that does not fit config.json', async () => {
   const e = await loadError(dir);
   assert.match(e.message, /model\.onnx does not fit config\.json/);
   assert.match(e.message, /2 layers of past_key_values inputs, but config\.json has n_layer 3/);
+  assert.match(e.message, /Use the config\.json published with this ONNX file/);
+});
+
+test('a config.json whose vocab_size disagrees with the graph\'s logits is refused at load, in both layouts', async () => {
+  const dir = scratchModelCopy();
+  const config = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
+  assert.equal(config.vocab_size, 51200);
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ ...config, vocab_size: 50400 }));
+  for (const variant of ['model', 'merged']) {
+    const e = await loadError(dir, variant);
+    assert.equal(e.code, 'invalid-model');
+    assert.match(e.message, /its logits are 51200 wide, but config\.json has vocab_size 50400/);
+  }
 });
 
 test('an ONNX file that is not a CodeGen decoder with a KV cache', async () => {
