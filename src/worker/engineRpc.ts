@@ -32,6 +32,12 @@ export const GenerateRpc = new RequestType<GenerateParams, GenerateResult, Seria
 export const PerplexityRpc = new RequestType<PerplexityRequest, PerplexityResult, SerializedEngineError>('engine/perplexity');
 export const DisposeRequest = new RequestType0<void, SerializedEngineError>('engine/dispose');
 export const DeltaNotification = new NotificationType<DeltaParams>('engine/delta');
+/**
+ * Sent by the worker as it takes up each request, with how many it has taken up so far. Requests are taken up in
+ * the order they were sent, so the client knows which requests a process that died had never seen: those are
+ * sent again to a fresh process instead of failing.
+ */
+export const ReceivedNotification = new NotificationType<{ readonly count: number }>('engine/received');
 /** The worker's own uncaught exception, sent just before it exits. */
 export const FatalNotification = new NotificationType<FatalParams>('engine/fatal');
 

@@ -11,14 +11,18 @@ import {
   GenerateRpc,
   LoadRequest,
   PerplexityRpc,
+  ReceivedNotification,
   TokenizeRequest,
 } from './engineRpc';
 
 const connection = createMessageConnection(new IPCMessageReader(process), new IPCMessageWriter(process));
 const engine = new LocalEngine();
 
-/** Runs a handler and turns any failure into a ResponseError carrying the EngineError's code. */
+let received = 0;
+
+/** Acknowledges the request (see ReceivedNotification), runs it, and turns any failure into a ResponseError carrying the EngineError's code. */
 async function answer<T>(work: () => Promise<T>): Promise<T> {
+  void connection.sendNotification(ReceivedNotification, { count: ++received });
   try {
     return await work();
   } catch (err) {

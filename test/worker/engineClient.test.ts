@@ -77,6 +77,96 @@ test('if the engine process dies, the pending request fails clearly and the next
   assert.equal(after.ids.length, 20); // the model was loaded again by itself
 });
 
+test('a request sent right after the engine process dies runs in a fresh one, 10 times out of 10', async () => {
+  await client.load({ modelDir: MODEL_DIR });
+  for (let i = 0; i < 10; i++) {
+    const before = client.pid!;
+    process.kill(before, 'SIGKILL');
+    // Sent before the client can have seen the exit: the dead process never took it up.
+    const [ids, generated] = await Promise.all([client.tokenize('    return x'), client.generate({ ...request, maxNewTokens: 3 })]);
+    assert.deepEqual(ids, [50284, 7783, 2124]);
+    assert.equal(generated.ids.length, 3);
+    assert.notEqual(client.pid, before);
+  }
+});
+
+/** A client whose watchdog acts quickly, with one model loaded, and the pid of its (soon frozen) process. */
+async function frozenEngine(): Promise<{ frozen: EngineClient; pid: number }> {
+  const frozen = new EngineClient({ cancelGraceMs: 300, quickCallMs: 500, log: (line) => logs.push(line) });
+  await frozen.load({ modelDir: MODEL_DIR });
+  const pid = frozen.pid!;
+  process.kill(pid, 'SIGSTOP');
+  return { frozen, pid };
+}
+
+function exited(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+test('Stop ends a generation on a frozen engine: the process is killed and the next request runs in a fresh one', { timeout: 30_000 }, async () => {
+  const { frozen, pid } = await frozenEngine();
+  try {
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 100);
+    await assert.rejects(frozen.generate({ ...request, maxNewTokens: 500 }, { signal: controller.signal }), (e: EngineError) => {
+      assert.equal(e.code, 'cancelled');
+      assert.match(e.message, /stopped responding \(it made no progress after Stop/);
+      return true;
+    });
+    await waitUntil(() => exited(pid), 'the frozen process is gone');
+    const after = await frozen.generate({ ...request, maxNewTokens: 4 });
+    assert.equal(after.ids.length, 4);
+    assert.notEqual(frozen.pid, pid);
+  } finally {
+    await frozen.dispose();
+  }
+});
+
+test('a quick request to a frozen engine is answered by a fresh process', { timeout: 30_000 }, async () => {
+  const { frozen, pid } = await frozenEngine();
+  try {
+    assert.deepEqual(await frozen.tokenize('    return x'), [50284, 7783, 2124]);
+    assert.notEqual(frozen.pid, pid);
+    assert.ok(exited(pid));
+    // A cancelled perplexity on a frozen engine ends too.
+    const pid2 = frozen.pid!;
+    await frozen.load({ modelDir: MODEL_DIR });
+    process.kill(pid2, 'SIGSTOP');
+    const controller = new AbortController();
+    const scoring = frozen.perplexity({ context: request.context }, controller.signal);
+    controller.abort();
+    await assert.rejects(scoring, (e: EngineError) => e.code === 'cancelled');
+  } finally {
+    await frozen.dispose();
+  }
+});
+
+test('a busy engine is not killed by a quick request waiting behind a long one', { timeout: 60_000 }, async () => {
+  const busy = new EngineClient({ quickCallMs: 200, log: (line) => logs.push(line) });
+  try {
+    await busy.load({ modelDir: MODEL_DIR });
+    const pid = busy.pid!;
+    // A long prefill keeps the worker's event loop blocked for a while; tokenize waits behind it.
+    const long = busy.perplexity({ context: { header: '', turns: [], prompt: 'x = 1\n'.repeat(450) } });
+    const ids = await busy.tokenize('x');
+    await long;
+    assert.deepEqual(ids, [87]);
+    assert.equal(busy.pid, pid, 'the same process answered');
+  } finally {
+    await busy.dispose();
+  }
+});
+
+async function waitUntil(condition: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 100 && !condition(); i++) await new Promise((r) => setTimeout(r, 100));
+  assert.ok(condition(), what);
+}
+
 test('dispose ends the worker process', async () => {
   const other = new EngineClient();
   await other.load({ modelDir: MODEL_DIR });
