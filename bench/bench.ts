@@ -1,6 +1,7 @@
-// npm run bench -- [--model DIR] [--variant V] [--threads N] [--build-350m DIR] [--turns N] [--out FILE]
+// npm run bench -- [--model DIR] [--variant V] [--threads N] [--build-350m DIR] [--turns N] [--long-turns N] [--out FILE]
 // Speed and memory of the engine (never asserted in tests): prefill and decode tokens/s, time to first token,
-// peak RSS, and a multi-turn session's per-turn latency with and without prefix reuse.
+// peak RSS, a multi-turn session's per-turn latency with and without prefix reuse, and a session long enough for
+// its oldest turns to be dropped (how much of each context the KV cache still reuses then).
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -32,10 +33,24 @@ interface Figures {
   readonly prefill: { tokens: number; ms: number; tokensPerSecond: number };
   readonly decode: { tokens: number; ms: number; tokensPerSecond: number; timeToFirstTokenMs: number };
   readonly session: { turns: number; withReuseMs: number[]; withoutReuseMs: number[]; promptTokens: number[] };
+  readonly longSession: LongSession;
   readonly peakRssMb: number;
 }
 
-async function benchModel(modelDir: string, variant: string | undefined, threads: number | undefined, turns: number): Promise<Figures> {
+interface LongSession {
+  readonly turns: number;
+  /** Per turn: context tokens, tokens reused from the KV cache, old turns left out, milliseconds. */
+  readonly perTurn: { promptTokens: number; reusedTokens: number; droppedTurns: number; ms: number }[];
+}
+
+/** Turns whose context had old turns left out, and the share of their context tokens the cache reused. */
+function droppingFigures(long: LongSession): { turns: number; reuse: number; meanMs: number } {
+  const dropping = long.perTurn.filter((t) => t.droppedTurns > 0);
+  const sum = (f: (t: LongSession['perTurn'][number]) => number): number => dropping.reduce((a, t) => a + f(t), 0);
+  return { turns: dropping.length, reuse: dropping.length ? sum((t) => t.reusedTokens) / sum((t) => t.promptTokens) : NaN, meanMs: dropping.length ? sum((t) => t.ms) / dropping.length : NaN };
+}
+
+async function benchModel(modelDir: string, variant: string | undefined, threads: number | undefined, turns: number, longTurns: number): Promise<Figures> {
   const engine = new LocalEngine();
   const model = await engine.load({ modelDir, variant, threads });
 
@@ -75,12 +90,24 @@ async function benchModel(modelDir: string, variant: string | undefined, threads
   };
   const withReuse = await runSession(true);
   const withoutReuse = await runSession(false);
+
+  // A session that outgrows the model's positions: 32 tokens a turn until its oldest turns are being dropped.
+  engine.clearCache();
+  const history: TurnText[] = [];
+  const perTurn: LongSession['perTurn'] = [];
+  for (let i = 0; i < longTurns; i++) {
+    const prompt = `${SESSION_PROMPTS[i % SESSION_PROMPTS.length]} (step ${i + 1})`;
+    const r = await engine.generate({ context: promptContext(MTPB_HEADER, history, prompt), temperature: 0, maxNewTokens: 32, stop: 'none' });
+    perTurn.push({ promptTokens: r.promptTokens, reusedTokens: r.reusedTokens, droppedTurns: r.droppedTurns, ms: r.timings.totalMs });
+    history.push({ prompt, code: r.text });
+  }
   await engine.dispose();
   return {
     model,
     prefill,
     decode,
     session: { turns, withReuseMs: withReuse.ms, withoutReuseMs: withoutReuse.ms, promptTokens: withReuse.promptTokens },
+    longSession: { turns: longTurns, perTurn },
     peakRssMb: process.resourceUsage().maxRSS / 1024,
   };
 }
@@ -119,12 +146,19 @@ function report(name: string, f: Figures): string {
     `| peak RSS of the process | ${fmt(f.peakRssMb, 0)} MB |`,
     `| ${f.session.turns}-turn session, 32 tokens a turn, with prefix reuse | ${fmt(sum(f.session.withReuseMs), 0)} ms in all |`,
     `| the same, every turn from an empty cache | ${fmt(sum(f.session.withoutReuseMs), 0)} ms in all |`,
+    longRow(f.longSession),
     '',
     '| turn | context tokens | with reuse (ms) | without (ms) |',
     '| --- | --- | --- | --- |',
     ...f.session.withReuseMs.map((ms, i) => `| ${i + 1} | ${f.session.promptTokens[i]} | ${fmt(ms, 0)} | ${fmt(f.session.withoutReuseMs[i], 0)} |`),
   ];
   return lines.join('\n');
+}
+
+function longRow(long: LongSession): string {
+  const d = droppingFigures(long);
+  if (d.turns === 0) return `| ${long.turns}-turn session: never outgrew the model's positions (no turn dropped) | - |`;
+  return `| ${long.turns}-turn session, once old turns are dropped (${d.turns} turns) | ${(100 * d.reuse).toFixed(1)}% of each context reused from the cache, ${d.meanMs.toFixed(0)} ms a turn |`;
 }
 
 /** Builds a random-weight model with codegen-350M-mono's shape (about 1.4 GB) with the repository's script. */
@@ -146,6 +180,7 @@ async function main(): Promise<void> {
       variant: { type: 'string' },
       threads: { type: 'string' },
       turns: { type: 'string', default: '10' },
+      'long-turns': { type: 'string', default: '60' },
       'build-350m': { type: 'string' },
       out: { type: 'string' },
     },
@@ -168,7 +203,7 @@ async function main(): Promise<void> {
   for (const target of targets) {
     // Each model in its own process would give cleaner RSS figures; here peak RSS is cumulative, so the
     // larger model is measured last.
-    const figures = await benchModel(target.dir, target.variant, threads, turns);
+    const figures = await benchModel(target.dir, target.variant, threads, turns, Number(values['long-turns']));
     results[target.name] = figures;
     console.log(report(target.name, figures) + '\n');
   }

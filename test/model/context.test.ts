@@ -120,11 +120,43 @@ test('too long a history drops the oldest turns, keeps the header and the prompt
   const r = await engine.generate({ context, temperature: 0, maxNewTokens: 128, stop: 'none' });
   assert.ok(r.droppedTurns > 0 && r.droppedTurns < turns.length, `dropped ${r.droppedTurns}`);
   assert.ok(r.promptTokens + 128 <= 2048);
-  // Dropping one turn fewer would not have fit.
+  // Old turns go in chunks: at most a chunk (a quarter of the positions) plus one turn more than the fewest.
+  const turnTokens = await Promise.all(context.turns.map(async (t) => (await engine.tokenize(t)).length));
+  const droppedTokens = turnTokens.slice(0, r.droppedTurns).reduce((a, b) => a + b, 0);
   const kept = context.header + context.turns.slice(r.droppedTurns - 1).join('') + context.prompt;
-  assert.ok((await engine.tokenize(kept)).length + 128 > 2048);
+  assert.ok((await engine.tokenize(kept)).length + 128 > 2048 - 512 - turnTokens[r.droppedTurns - 1], 'no more dropped than a chunk beyond what was needed');
+  assert.equal(droppedTokens % 512 < turnTokens[r.droppedTurns - 1], true, 'the dropped part ends at the first turn past a chunk boundary');
   assert.ok(r.prompt.tokens.length > 0 && Number.isFinite(r.prompt.perplexity));
   assert.equal(r.ids.length, 128);
+});
+
+test('a long session keeps reusing its prefix after old turns start being dropped', async () => {
+  // 60 turns of about 50 tokens each: the history outgrows the 2048 positions around turn 40.
+  const turns: TurnText[] = [];
+  const stats: { reused: number; total: number; dropped: number }[] = [];
+  engine.clearCache();
+  for (let i = 0; i < 60; i++) {
+    const prompt = `Step ${i}: compute value number ${i} from the previous one.`;
+    const r = await engine.perplexity({ context: promptContext(MTPB_HEADER, turns, prompt) });
+    stats.push({ reused: r.reusedTokens, total: r.promptTokens, dropped: r.droppedTurns });
+    turns.push({ prompt, code: `value_${i} = step(value_${i - 1}, ${i})\nvalues.append(value_${i})\nprint("value", ${i}, value_${i})` });
+  }
+  const dropping = stats.filter((s) => s.dropped > 0);
+  assert.ok(dropping.length >= 10, `turns dropped in ${dropping.length} turns only: the test needs more history`);
+  // The first kept turn changes only when a chunk is crossed, so nearly every turn reuses all but its own tokens.
+  const changes = dropping.filter((s, i) => i > 0 && s.dropped !== dropping[i - 1].dropped).length;
+  assert.ok(changes <= 2, `the dropped count changed ${changes} times in ${dropping.length} turns`);
+  const reuse = dropping.reduce((a, s) => a + s.reused, 0) / dropping.reduce((a, s) => a + s.total, 0);
+  assert.ok(reuse > 0.75, `reused ${(100 * reuse).toFixed(1)}% of the context while dropping`);
+});
+
+test('scoring a prompt whose header alone is too long says to shorten it, not to lower a token budget', async () => {
+  await assert.rejects(engine.perplexity({ context: { header: 'word '.repeat(2100), turns: [], prompt: '# x\n' } }), (e: EngineError) => {
+    assert.equal(e.code, 'context-too-long');
+    assert.match(e.message, /Shorten the prompt or the header\.$/);
+    assert.doesNotMatch(e.message, /token budget|reserved/);
+    return true;
+  });
 });
 
 test('a prompt that cannot fit even alone is refused, not cut', async () => {
