@@ -113,7 +113,8 @@ export class CodeGenTokenizer {
  * no delta ever ends in half a UTF-8 sequence.
  */
 export class StreamingDecoder {
-  private readonly utf8 = new TextDecoder('utf-8');
+  // ignoreBOM: a U+FEFF at the start is text the model wrote (or the prompt held), not a byte order mark.
+  private readonly utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
   constructor(private readonly tokenizer: CodeGenTokenizer) {}
 
   push(id: TokenId): string {

@@ -86,6 +86,24 @@ test('streaming decode never emits half a UTF-8 character', () => {
   assert.ok(emojiIds.length > 1);
 });
 
+test('a U+FEFF is text, kept at the start, the end and twice in a row, in decode and when streamed', () => {
+  for (const s of ['\ufeffx', 'a\ufeff', '\ufeff\ufeff', '\ufeff']) {
+    const ids = tokenizer.encode(s);
+    assert.equal(tokenizer.decode(ids), s, JSON.stringify(s));
+    const decoder = new StreamingDecoder(tokenizer);
+    let streamed = '';
+    for (const id of ids) streamed += decoder.push(id);
+    assert.equal(streamed + decoder.flush(), s, JSON.stringify(s));
+  }
+});
+
+test('a lone surrogate is not valid Unicode and cannot be written in UTF-8: it comes back as U+FFFD', () => {
+  assert.equal(tokenizer.decode(tokenizer.encode('a\ud800b')), 'a\ufffdb');
+  assert.equal(tokenizer.decode(tokenizer.encode('\udfff')), '\ufffd');
+  // A well-formed pair is one character and survives.
+  assert.equal(tokenizer.decode(tokenizer.encode('\ud83c\udf89')), '🎉');
+});
+
 test('token spans cover the text in order', () => {
   for (const s of SAMPLES) {
     const spans = tokenizer.encodeWithSpans(s);
