@@ -51,6 +51,7 @@ try {
       '',
       `    ${server.url}`,
       '',
+      'It has no password and listens on 127.0.0.1 only: anyone who can connect to that port on this machine gets an editor with your files.',
       `The extension is installed there as a link to ${repoRoot}: click the CodeGen icon in the activity bar.`,
       'After a rebuild (npm run build), run "Developer: Reload Window" in VS Code to load it.',
       `Workspace: ${workspace}`,

@@ -152,8 +152,9 @@ const header = el('header', { className: 'toolbar' }, [
   ]),
 ]);
 
-// Model status line.
+// Model status line, and the notice shown while the bundled random model is the model.
 const modelLine = el('div', { className: 'model-line' });
+const testModelNotice = el('section', { className: 'test-model-notice', attrs: { 'aria-label': 'Test model notice', hidden: '' } });
 
 // Turns.
 const turnList = el('ol', { className: 'turns', attrs: { 'aria-label': 'Turns' } });
@@ -215,7 +216,7 @@ const composer = el('footer', { className: 'composer' }, [
   keyboardHelp,
 ]);
 
-app.replaceChildren(header, modelLine, scroller, composer, liveRegion);
+app.replaceChildren(header, modelLine, testModelNotice, scroller, composer, liveRegion);
 
 // ---------------------------------------------------------------------------------------------------------
 // Buttons
@@ -253,9 +254,39 @@ function makeButton(options: ButtonOptions): VscodeButton {
 // ---------------------------------------------------------------------------------------------------------
 // Rendering: model line, sessions, turns
 
+/** The bundled model has random weights: say so before anyone wonders why the code is gibberish, and offer a real one. */
+function renderTestModelNotice(model: ModelStatusView | undefined): void {
+  clear(testModelNotice);
+  const notice = model?.testModel;
+  testModelNotice.hidden = !notice;
+  if (!notice) return;
+  testModelNotice.append(
+    el('p', { className: 'test-model-text' }, [
+      el('strong', { text: 'This is the random test model.' }),
+      ` It has random weights and writes gibberish: it is bundled only to try the extension out. For real code, download ${notice.recommendedName}, the paper's smallest Python model, or choose a model folder you have.`,
+    ]),
+    el('div', { className: 'test-model-actions' }, [
+      makeButton({
+        label: `Download (${notice.recommendedSize})`,
+        icon: 'cloud-download',
+        title: `Download ${notice.recommendedName} from the Hugging Face hub, verify it and switch to it`,
+        onClick: () => post({ type: 'downloadRecommendedModel' }),
+      }),
+      makeButton({
+        label: 'Choose model folder…',
+        icon: 'folder-opened',
+        secondary: true,
+        title: 'Use a CodeGen model folder you already have (config.json + onnx/*.onnx)',
+        onClick: () => post({ type: 'chooseModel' }),
+      }),
+    ]),
+  );
+}
+
 function renderModel(): void {
   clear(modelLine);
   const model = panel?.model;
+  renderTestModelNotice(model);
   if (!model) {
     modelLine.append(el('vscode-progress-ring', { className: 'ring-small', attrs: { 'aria-label': 'Connecting' } }));
     modelLine.append(el('span', { className: 'model-text', text: 'Connecting to the model…' }));

@@ -53,10 +53,18 @@ export type ModelState = 'none' | 'loading' | 'ready' | 'generating' | 'error';
 
 export interface ModelStatusView {
   readonly state: ModelState;
-  /** Folder name and variant, e.g. "codegen-350M-mono (model_int8)". */
+  /** Folder name and variant, e.g. "codegen-350M-mono (model_int8)"; "random test model" for the bundled one. */
   readonly label: string;
   readonly message?: string;
   readonly tokensPerSecond?: number;
+  /** Set while the bundled random-weight model is the model: the panel says so, and offers a real one. */
+  readonly testModel?: TestModelNotice;
+}
+
+export interface TestModelNotice {
+  /** The model one click downloads, e.g. "CodeGen-350M-mono", and its download size, e.g. "about 360 MB". */
+  readonly recommendedName: string;
+  readonly recommendedSize: string;
 }
 
 export interface PanelState {
@@ -89,7 +97,8 @@ export type FromWebview =
   | { readonly type: 'openSession'; readonly sessionId: string }
   | { readonly type: 'exportSession' }
   | { readonly type: 'chooseModel' }
-  | { readonly type: 'downloadModel' };
+  | { readonly type: 'downloadModel' }
+  | { readonly type: 'downloadRecommendedModel' };
 
 /** Longest prompt or code the host accepts from the webview (a generous bound against runaway messages). */
 export const MAX_TEXT_LENGTH = 100_000;
@@ -109,25 +118,48 @@ const SHAPES: { readonly [K in FromWebview['type']]: Shape } = {
   exportSession: {},
   chooseModel: {},
   downloadModel: {},
+  downloadRecommendedModel: {},
 };
 
 /**
  * The message if it is exactly one of FromWebview (known type, the right fields with the right types, no
- * others, strings within MAX_TEXT_LENGTH); otherwise undefined. The webview is not trusted blindly.
+ * others, strings within MAX_TEXT_LENGTH); otherwise undefined. The webview is not trusted blindly: only own
+ * data properties count (an inherited field or a getter makes the message invalid), the result is a fresh plain
+ * copy of the checked values, and nothing it is given can make it throw.
  */
 export function parseFromWebview(data: unknown): FromWebview | undefined {
-  if (typeof data !== 'object' || data === null || Array.isArray(data)) return undefined;
-  const message = data as Record<string, unknown>;
-  const type = message.type;
-  if (typeof type !== 'string' || !Object.prototype.hasOwnProperty.call(SHAPES, type)) return undefined;
-  const shape = SHAPES[type as FromWebview['type']];
-  for (const key of Object.keys(message)) {
-    if (key !== 'type' && !Object.prototype.hasOwnProperty.call(shape, key)) return undefined;
+  try {
+    return parseMessage(data);
+  } catch {
+    // A Proxy may throw from any trap (a revoked one from all of them): whatever throws is not a message.
+    return undefined;
   }
+}
+
+function parseMessage(data: unknown): FromWebview | undefined {
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) return undefined;
+  const type = ownDataValue(data, 'type');
+  if (typeof type !== 'string' || !Object.prototype.hasOwnProperty.call(SHAPES, type)) return undefined;
+  const shape: Shape = SHAPES[type as FromWebview['type']];
+  for (const key of Reflect.ownKeys(data)) {
+    if (key !== 'type' && (typeof key !== 'string' || !Object.prototype.hasOwnProperty.call(shape, key))) return undefined;
+  }
+  const message: Record<string, string> = { type };
   for (const [key, kind] of Object.entries(shape)) {
-    const value = message[key];
+    const value = ownDataValue(data, key);
     if (value === undefined && kind === 'string?') continue;
     if (typeof value !== 'string' || value.length > MAX_TEXT_LENGTH) return undefined;
+    message[key] = value;
   }
   return message as unknown as FromWebview;
+}
+
+/** Stands for an accessor property: never a valid field value, and never called. */
+const ACCESSOR = Symbol('accessor');
+
+/** The value of `object`'s own data property `key`; undefined when it has none (inherited ones do not count). */
+function ownDataValue(object: object, key: string): unknown {
+  const descriptor = Object.getOwnPropertyDescriptor(object, key);
+  if (descriptor === undefined) return undefined;
+  return 'value' in descriptor ? descriptor.value : ACCESSOR;
 }

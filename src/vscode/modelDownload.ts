@@ -11,18 +11,23 @@ import { DEFAULT_REVISION, fetchRepoSnapshot, hubSettingsFromEnv, normalizeRepoI
 import { defaultModelsRoot, downloadModel, manualSteps, modelFolderName, remoteVariants, smallFiles } from '../download/modelDownloader';
 import { describeProgress, formatBytes } from '../download/progressMeter';
 import { explicitProxy } from '../download/proxy';
+import { RECOMMENDED_MODEL } from '../download/recommendedModel';
 import { showEngineError } from './errors';
 import type { ModelManager } from './modelManager';
 import { config, SETTING } from './settings';
 
 export const DOWNLOAD_MODEL_COMMAND = 'codegenMt.downloadModel';
 export const HF_TOKEN_SECRET = 'codegenMt.huggingFaceToken';
-export const SUGGESTED_REPOS = ['Xenova/codegen-350M-mono'] as const;
+export const SUGGESTED_REPOS = [RECOMMENDED_MODEL.repo] as const;
 
-/** The arguments that skip the command's pickers: the repository and the variant (default: the engine's). */
+/**
+ * The arguments that skip the command's pickers: the repository and the variant, or the first of `preferVariants`
+ * the repository has (default: the engine's).
+ */
 export interface DownloadModelArgs {
   readonly repo: string;
   readonly variant?: string;
+  readonly preferVariants?: readonly string[];
 }
 
 /** What the command resolves to when the model was downloaded, loaded and made the model in the settings. */
@@ -135,7 +140,9 @@ async function showDownloadError(err: unknown, repo: string, hub: HubSettings, d
   log.error(`Download of ${repo}: [${err.code}] ${err.message}`);
   const steps = err.manualSteps ?? (err.code === 'network' || err.code === 'unauthorized' ? manualSteps(hub, repo, DEFAULT_REVISION, dir, undefined, variant) : undefined);
   const actions = steps ? ['Show Manual Steps', 'Choose Folder...'] : ['Show Log'];
-  const choice = await vscode.window.showErrorMessage(`CodeGen: ${err.message}`, ...actions);
+  // The hub's error may name only a host or a file: say which model it was about.
+  const about = err.message.includes(repo) ? '' : `Could not download ${repo}: `;
+  const choice = await vscode.window.showErrorMessage(`CodeGen: ${about}${err.message}`, ...actions);
   if (choice === 'Show Manual Steps' && steps) {
     const doc = await vscode.workspace.openTextDocument({ content: `${err.message}\n\n${steps}\n`, language: 'plaintext' });
     await vscode.window.showTextDocument(doc);
@@ -161,7 +168,8 @@ async function downloadCommand(context: vscode.ExtensionContext, manager: ModelM
   }
   const have = new Set(listVariants(dir));
   const smallBytes = smallFiles(snapshot).reduce((n, f) => n + f.size, 0);
-  const named = args && (args.variant === undefined ? variants[0] : variants.find((v) => v.variant === args.variant));
+  const preferred = args?.preferVariants?.map((stem) => variants.find((v) => v.variant === stem)).find((v) => v !== undefined);
+  const named = args && (args.variant === undefined ? (preferred ?? variants[0]) : variants.find((v) => v.variant === args.variant));
   if (args && !named) {
     void vscode.window.showErrorMessage(`CodeGen: ${repo} has no ONNX variant ${args.variant} (it has ${variants.map((v) => v.variant).join(', ')}).`);
     return undefined;
@@ -236,7 +244,8 @@ export function registerModelDownload(context: vscode.ExtensionContext, manager:
 /** `{ repo, variant? }` given to the command, if that is what it was given (a menu passes other things). */
 function downloadArgs(arg: unknown): DownloadModelArgs | undefined {
   if (typeof arg !== 'object' || arg === null) return undefined;
-  const { repo, variant } = arg as { repo?: unknown; variant?: unknown };
+  const { repo, variant, preferVariants } = arg as { repo?: unknown; variant?: unknown; preferVariants?: unknown };
   if (typeof repo !== 'string') return undefined;
-  return { repo, variant: typeof variant === 'string' && variant.trim() ? variant.trim() : undefined };
+  const stems = Array.isArray(preferVariants) ? preferVariants.filter((v): v is string => typeof v === 'string') : undefined;
+  return { repo, variant: typeof variant === 'string' && variant.trim() ? variant.trim() : undefined, preferVariants: stems };
 }

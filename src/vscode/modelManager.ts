@@ -7,6 +7,7 @@ import type { Engine, LoadOptions, ModelInfo } from '../protocol/engine';
 import type { ModelStatusView } from '../protocol/webview';
 import { EngineClient } from '../worker/engineClient';
 import { listDownloadedModels } from '../download/modelDownloader';
+import { RECOMMENDED_MODEL } from '../download/recommendedModel';
 import { errorText, SELECT_MODEL_COMMAND, showEngineError } from './errors';
 import { DOWNLOAD_MODEL_COMMAND, downloadedModelRoots } from './modelDownload';
 import { config, MODEL_SETTINGS, fullKey, SETTING } from './settings';
@@ -22,9 +23,23 @@ export function settingsLoadOptions(): LoadOptions {
   return { modelDir, variant, threads: threads > 0 ? threads : undefined };
 }
 
+/** What the status bar and the panel call the bundled model: it must never pass for a real one. */
+export const TEST_MODEL_LABEL = 'random test model';
+
+function isBundledModel(modelDir: string): boolean {
+  return path.resolve(modelDir) === path.resolve(bundledModelDir());
+}
+
 export function modelLabel(modelDir: string, variant?: string): string {
+  if (isBundledModel(modelDir)) return TEST_MODEL_LABEL;
   const name = path.basename(modelDir) || modelDir;
   return variant ? `${name} (${variant})` : name;
+}
+
+/** A status for the model in `modelDir`: with the test-model notice while that is the bundled random model. */
+function statusFor(modelDir: string, status: Omit<ModelStatusView, 'label' | 'testModel'>, variant?: string): ModelStatusView {
+  const testModel = isBundledModel(modelDir) ? { recommendedName: RECOMMENDED_MODEL.name, recommendedSize: RECOMMENDED_MODEL.size } : undefined;
+  return { ...status, label: modelLabel(modelDir, variant), ...(testModel ? { testModel } : {}) };
 }
 
 export class ModelManager implements vscode.Disposable {
@@ -40,7 +55,7 @@ export class ModelManager implements vscode.Disposable {
     this.client = new EngineClient({ log: (line) => log.info(line) });
     this.engine = this.client;
     const options = settingsLoadOptions();
-    this.current = { state: 'none', label: modelLabel(options.modelDir, options.variant), message: 'Loads on first use.' };
+    this.current = statusFor(options.modelDir, { state: 'none', message: 'Loads on first use.' }, options.variant);
   }
 
   get status(): ModelStatusView {
@@ -58,12 +73,12 @@ export class ModelManager implements vscode.Disposable {
     const key = JSON.stringify(options);
     if (this.loading && this.loadedKey === key) return this.loading;
     this.loadedKey = key;
-    this.setStatus({ state: 'loading', label: modelLabel(options.modelDir, options.variant) });
+    this.setStatus(statusFor(options.modelDir, { state: 'loading' }, options.variant));
     this.log.info(`Loading ${options.modelDir}${options.variant ? ` (${options.variant})` : ''}`);
     const loading = this.client.load(options).then(
       (info) => {
         if (this.loading === loading) {
-          this.setStatus({ state: 'ready', label: modelLabel(info.modelDir, info.variant) });
+          this.setStatus(statusFor(info.modelDir, { state: 'ready' }, info.variant));
           this.log.info(`Loaded ${info.onnxFile} in ${Math.round(info.loadMs)} ms (${info.layout} layout, ${info.nPositions} positions)`);
         }
         return info;
@@ -72,7 +87,7 @@ export class ModelManager implements vscode.Disposable {
         if (this.loading === loading) {
           this.loading = undefined;
           this.loadedKey = undefined;
-          this.setStatus({ state: 'error', label: modelLabel(options.modelDir, options.variant), message: errorText(err) });
+          this.setStatus(statusFor(options.modelDir, { state: 'error', message: errorText(err) }, options.variant));
         }
         throw err;
       },
@@ -85,15 +100,15 @@ export class ModelManager implements vscode.Disposable {
   async validate(options: LoadOptions): Promise<ModelInfo> {
     this.loading = undefined;
     this.loadedKey = undefined;
-    this.setStatus({ state: 'loading', label: modelLabel(options.modelDir, options.variant) });
+    this.setStatus(statusFor(options.modelDir, { state: 'loading' }, options.variant));
     try {
       const info = await this.client.load(options);
       this.loading = Promise.resolve(info);
       this.loadedKey = JSON.stringify(options);
-      this.setStatus({ state: 'ready', label: modelLabel(info.modelDir, info.variant) });
+      this.setStatus(statusFor(info.modelDir, { state: 'ready' }, info.variant));
       return info;
     } catch (err) {
-      this.setStatus({ state: 'error', label: modelLabel(options.modelDir, options.variant), message: errorText(err) });
+      this.setStatus(statusFor(options.modelDir, { state: 'error', message: errorText(err) }, options.variant));
       throw err;
     }
   }
@@ -106,7 +121,7 @@ export class ModelManager implements vscode.Disposable {
     this.loading = undefined;
     this.loadedKey = undefined;
     if (wasUsed) this.ensureLoaded().catch((err: unknown) => showEngineError(err, 'Could not load the model', this.log));
-    else this.setStatus({ state: 'none', label: modelLabel(options.modelDir, options.variant), message: 'Loads on first use.' });
+    else this.setStatus(statusFor(options.modelDir, { state: 'none', message: 'Loads on first use.' }, options.variant));
   }
 
   setGenerating(tokensPerSecond?: number): void {
@@ -114,7 +129,7 @@ export class ModelManager implements vscode.Disposable {
   }
 
   setIdle(): void {
-    if (this.current.state === 'generating') this.setStatus({ state: 'ready', label: this.current.label });
+    if (this.current.state === 'generating') this.setStatus({ ...this.current, state: 'ready', tokensPerSecond: undefined });
   }
 
   private setStatus(status: ModelStatusView): void {
@@ -138,6 +153,12 @@ export class ModelManager implements vscode.Disposable {
 
 /** The status bar item: the model and its state; click to select a model. */
 export function statusBarText(status: ModelStatusView): { text: string; tooltip: string } {
+  const { text, tooltip } = statusBarParts(status);
+  if (!status.testModel) return { text, tooltip };
+  return { text, tooltip: `${tooltip}\nThe bundled test model has random weights: it writes gibberish. Click to download ${status.testModel.recommendedName} or choose another model.` };
+}
+
+function statusBarParts(status: ModelStatusView): { text: string; tooltip: string } {
   switch (status.state) {
     case 'none':
       return { text: `$(hubot) ${status.label}`, tooltip: `CodeGen: ${status.label} (not loaded yet). Click to select a model.` };

@@ -15,6 +15,8 @@ import { SessionStore } from '../session/sessionStore';
 import { canDo, TurnMachine, TurnTransitionError, type TurnRecord } from '../session/turnMachine';
 import { PYTHON, type EditorTarget } from './editorTarget';
 import { errorText, showEngineError } from './errors';
+import { DOWNLOAD_MODEL_COMMAND, type DownloadModelArgs } from './modelDownload';
+import { RECOMMENDED_MODEL } from '../download/recommendedModel';
 import type { HintManager } from './hints';
 import type { ModelManager } from './modelManager';
 import type { PanelPort } from './panelProvider';
@@ -150,8 +152,13 @@ export class SessionController implements vscode.Disposable {
           await vscode.commands.executeCommand('codegenMt.selectModel');
           return;
         case 'downloadModel':
-          await vscode.commands.executeCommand('codegenMt.downloadModel');
+          await vscode.commands.executeCommand(DOWNLOAD_MODEL_COMMAND);
           return;
+        case 'downloadRecommendedModel': {
+          const args: DownloadModelArgs = { repo: RECOMMENDED_MODEL.repo, preferVariants: RECOMMENDED_MODEL.variants };
+          await vscode.commands.executeCommand(DOWNLOAD_MODEL_COMMAND, args);
+          return;
+        }
         default: {
           const unreachable: never = message;
           this.deps.log.warn(`Unhandled panel message ${JSON.stringify(unreachable)}`);

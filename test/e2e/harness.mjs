@@ -1,7 +1,7 @@
 // Browser end-to-end harness: one real VS Code (code-server with this repository as the development extension) and
 // one headless Chromium page per test file, with helpers that drive the CodeGen panel the way a user does, and
 // failure diagnostics. Used by test/e2e/*.test.mjs (node's test runner). How code-server is run here:
-// ../../../shared/VSCODE-E2E.md and ./codeServer.mjs.
+// ./README.md and ./codeServer.mjs.
 //
 // Where things go (all under .test-cache/, ignored by git):
 // - .test-cache/e2e/<suite>/         the suite's workspace, user-data dir (VS Code's logs), code-server.log,
@@ -49,6 +49,12 @@ export const E2E_SETTINGS = {
   'window.commandCenter': true,
 };
 
+/**
+ * The extension host's environment on top of the test process's: no test reaches the real Hugging Face hub (a
+ * Download clicked in a test goes to a local port where nothing listens, and fails at once).
+ */
+export const E2E_ENV = { HF_ENDPOINT: 'http://127.0.0.1:9' };
+
 const require = createRequire(import.meta.url);
 
 /** The extension's own insertion rules (compiled by `tsc -p .`), to compute exactly what Accept must insert. */
@@ -86,6 +92,7 @@ export async function launchVsCode({ suite, settings = {}, files = { 'example.py
     extensionDevelopmentPath: repoRoot,
     settings: { ...E2E_SETTINGS, ...settings },
     logFile: path.join(dir, 'code-server.log'),
+    env: E2E_ENV,
   });
   vscode.browser = await launchChromium({ vsEnv });
   const { page } = await openWorkbench(vscode.browser, vscode.server.url, {

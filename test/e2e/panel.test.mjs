@@ -17,10 +17,37 @@ async function draftPerplexity(vscode, { timeout = 30_000 } = {}) {
   return match[1];
 }
 
-suite.test('shows the live perplexity of the draft while typing', async (vscode) => {
+suite.test('on the bundled model, the panel and the status bar say it is the random test model, and offer a real one', async (vscode) => {
   await vscode.openFile('example.py');
   await vscode.openPanel();
   await vscode.widenSideBar();
+  const notice = vscode.panel.locator('.test-model-notice');
+  await notice.waitFor({ state: 'visible', timeout: 10_000 });
+  assert.match(await notice.innerText(), /This is the random test model\. It has random weights and writes gibberish/);
+  assert.match(await notice.innerText(), /download CodeGen-350M-mono, the paper's smallest Python model/);
+  const download = notice.locator('vscode-button', { hasText: 'Download (about 360 MB)' });
+  assert.equal(await download.isVisible(), true, 'one button downloads the recommended model, its size shown');
+  assert.equal(await notice.locator('vscode-button', { hasText: 'Choose model folder' }).isVisible(), true, 'one button chooses a folder');
+  // The notice sits at the top, above the turns and the input.
+  const [noticeBox, inputBox] = await Promise.all([notice.boundingBox(), vscode.promptInput().boundingBox()]);
+  assert.ok(noticeBox && inputBox && noticeBox.y < inputBox.y, 'the notice is above the input');
+  const status = vscode.page.locator('.statusbar-item', { hasText: 'random test model' });
+  await status.first().waitFor({ state: 'visible', timeout: 10_000 });
+
+  // Download asks the hub for the recommended model (here a port where nothing listens: it fails and says so, in
+  // the notification centre, where headless Chromium's unfocused window puts it).
+  await download.click();
+  const bell = vscode.page.locator('#status\\.notifications');
+  const message = vscode.page.locator('.notifications-center .notification-list-item-message', { hasText: 'Could not download Xenova/codegen-350M-mono' });
+  for (let i = 0; i < 30 && !(await message.first().isVisible()); i++) {
+    await bell.click();
+    if (!(await message.first().waitFor({ state: 'visible', timeout: 1000 }).then(() => true, () => false))) await bell.click();
+  }
+  assert.equal(await message.first().isVisible(), true, 'the download of the recommended model was tried, and its failure shown');
+  await bell.click();
+});
+
+suite.test('shows the live perplexity of the draft while typing', async (vscode) => {
   const chip = vscode.panel.locator('.draft-ppl');
   assert.equal(await chip.isVisible(), false, 'no perplexity chip while the input is empty');
 

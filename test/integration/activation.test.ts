@@ -15,6 +15,13 @@ suite('activation', () => {
     assert.ok(['none', 'loading', 'ready'].includes(api.modelStatus().state), `model state ${api.modelStatus().state}`);
   });
 
+  test('with the bundled model active, the status says "random test model" and offers the recommended real model', async () => {
+    const api = await codegenApi();
+    const status = api.modelStatus();
+    assert.equal(status.label, 'random test model');
+    assert.deepEqual(status.testModel, { recommendedName: 'CodeGen-350M-mono', recommendedSize: 'about 360 MB' });
+  });
+
   test('every command in package.json contributes.commands is registered', async () => {
     await codegenApi();
     const extension = vscode.extensions.getExtension(EXTENSION_ID)!;

@@ -7,6 +7,8 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import * as os from 'node:os';
+import { RECOMMENDED_MODEL } from '../../src/download/recommendedModel';
 import { FakeHub } from '../download/fakeHub';
 import type { CodegenMtApi } from '../../src/vscode/testApi';
 import { codegenApi, EXTENSION_ID, openPython, setSetting, stopGenerating, waitFor } from './helpers';
@@ -28,7 +30,12 @@ suite('download a model (local fake hub)', () => {
     const extension = vscode.extensions.getExtension(EXTENSION_ID);
     assert.ok(extension);
     source = path.join(extension.extensionPath, 'models', 'codegen-tiny-random');
-    hub = await new FakeHub({ repos: { [REPO]: source } }).start();
+    // The recommended repository as the hub has it: the newer layout with an 8-bit variant (here a copy of fp32).
+    const recommended = fs.mkdtempSync(path.join(os.tmpdir(), 'codegen-mt-recommended-'));
+    fs.mkdirSync(path.join(recommended, 'onnx'));
+    fs.copyFileSync(path.join(source, 'config.json'), path.join(recommended, 'config.json'));
+    for (const stem of ['model', 'model_int8']) fs.copyFileSync(path.join(source, 'onnx', 'model.onnx'), path.join(recommended, 'onnx', `${stem}.onnx`));
+    hub = await new FakeHub({ repos: { [REPO]: source, [RECOMMENDED_MODEL.repo]: recommended } }).start();
     for (const key of ENV_KEYS) {
       savedEnv.set(key, process.env[key]);
       delete process.env[key];
@@ -85,6 +92,18 @@ suite('download a model (local fake hub)', () => {
     assert.ok(turn.code.length > 0, 'the downloaded model generated code');
     assert.equal(api.modelStatus().label, label, 'the turn ran on the downloaded model');
     await vscode.commands.executeCommand('codegenMt.rejectTurn', id);
+  });
+
+  test('the first-run download (the panel\'s button) takes the recommended repository\'s 8-bit variant, and the test-model notice goes', async () => {
+    fs.rmSync(path.join(api.globalStoragePath(), 'models', 'Xenova--codegen-350M-mono'), { recursive: true, force: true });
+    const result = await vscode.commands.executeCommand<{ modelDir: string; variant: string } | undefined>('codegenMt.downloadModel', {
+      repo: RECOMMENDED_MODEL.repo,
+      preferVariants: RECOMMENDED_MODEL.variants,
+    });
+    assert.ok(result, `downloaded; last error: ${JSON.stringify(api.lastError())}`);
+    assert.equal(result.variant, 'model_int8', 'the first preferred variant the repository has, not its fp32 default');
+    await waitFor(() => api.modelStatus().state === 'ready' && api.modelStatus().label === 'Xenova--codegen-350M-mono (model_int8)', `ready on the download (is ${JSON.stringify(api.modelStatus())})`);
+    assert.equal(api.modelStatus().testModel, undefined, 'no test-model notice for a real model');
   });
 
   test('a variant the repository lacks, or a repository the hub lacks: nothing is downloaded and the settings stay', async () => {

@@ -49,3 +49,62 @@ test('unknown types, missing, extra or mistyped fields and too-long strings are 
   ];
   for (const m of invalid) assert.equal(parseFromWebview(m), undefined, JSON.stringify(m)?.slice(0, 80));
 });
+
+test('only own data properties count: inherited fields and getters make a message invalid', () => {
+  const invalid: [string, unknown][] = [
+    ['the type from the prototype', Object.create({ type: 'ready' })],
+    ['a required field from the prototype', Object.assign(Object.create({ prompt: 'p' }), { type: 'submit' })],
+    ['a getter for the type', { get type() { return 'ready'; } }],
+    ['a getter for a field', { type: 'submit', get prompt() { return 'p'; } }],
+    ['a getter for an optional field', { type: 'accept', turnId: 't1', get code() { return 'x'; } }],
+    ['a symbol key', { type: 'ready', [Symbol('extra')]: 1 }],
+  ];
+  for (const [what, m] of invalid) assert.equal(parseFromWebview(m), undefined, what);
+  // An optional field on the prototype is not part of the message.
+  const inherited = Object.assign(Object.create({ code: 'from the prototype' }), { type: 'accept', turnId: 't1' });
+  assert.deepEqual(parseFromWebview(inherited), { type: 'accept', turnId: 't1' });
+  // A null prototype is fine.
+  assert.deepEqual(parseFromWebview(Object.assign(Object.create(null), { type: 'submit', prompt: 'p' })), { type: 'submit', prompt: 'p' });
+});
+
+test('never throws, whatever it is given', () => {
+  const throwing = (): never => {
+    throw new Error('trap');
+  };
+  const everyTrapThrows = new Proxy({}, {
+    get: throwing, has: throwing, ownKeys: throwing, getOwnPropertyDescriptor: throwing, getPrototypeOf: throwing,
+    set: throwing, defineProperty: throwing, deleteProperty: throwing, isExtensible: throwing, preventExtensions: throwing,
+    setPrototypeOf: throwing, apply: throwing, construct: throwing,
+  });
+  const revoked = Proxy.revocable({ type: 'ready' }, {});
+  revoked.revoke();
+  const cyclic: Record<string, unknown> = { type: 'submit' };
+  cyclic.prompt = cyclic;
+  const cyclicExtra: Record<string, unknown> = { type: 'ready' };
+  cyclicExtra.self = cyclicExtra;
+  const cases: [string, unknown][] = [
+    ['a Proxy that throws on every trap', everyTrapThrows],
+    ['a revoked Proxy', revoked.proxy],
+    ['a getter that throws on the type', { get type() { return throwing(); } }],
+    ['a getter that throws on a field', { type: 'submit', get prompt() { return throwing(); } }],
+    ['a cyclic field', cyclic],
+    ['a cyclic extra field', cyclicExtra],
+    ['a huge array', new Array(1_000_000).fill({ type: 'ready' })],
+    ['a huge object', Object.fromEntries(Array.from({ length: 100_000 }, (_, i) => [`k${i}`, i]).concat([['type', 'ready']]))],
+  ];
+  for (const [what, m] of cases) {
+    assert.doesNotThrow(() => parseFromWebview(m), what);
+    assert.equal(parseFromWebview(m), undefined, what);
+  }
+});
+
+test('the result is a plain copy of the checked values, not the object given', () => {
+  // A Proxy whose `get` throws but whose own data properties are a valid message: the copy never touches it again.
+  const target = { type: 'accept', turnId: 't1', code: 'x = 1' };
+  const proxy = new Proxy(target, { get: () => { throw new Error('read after the check'); } });
+  const message = parseFromWebview(proxy);
+  assert.deepEqual(message, target);
+  assert.notEqual(message, proxy);
+  target.code = 'changed later';
+  assert.equal(message?.type === 'accept' ? message.code : undefined, 'x = 1');
+});
