@@ -1,6 +1,8 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --no-concurrent-recompilation
 // The `codegen-mt` command: the bundle in dist/, built here on first use in a checkout (`npm ci` runs no scripts,
-// see .npmrc; `npm run build` rebuilds it after a change).
+// see .npmrc; `npm run build` rebuilds it after a change). The flag in the first line keeps Node 20 from
+// deadlocking at exit (src/worker/nodeFlags.ts says why); run the file itself (npx codegen-mt, bin/codegen-mt.js),
+// not `node bin/codegen-mt.js`, which drops it.
 const path = require('node:path');
 const fs = require('node:fs');
 const { spawnSync } = require('node:child_process');

@@ -99,7 +99,10 @@ function walk(dir, test) {
 /** node --test over FILES: spec to the console, TAP to TAPFILE; returns the stage's result. */
 async function nodeTestStage(files, tapFile, extraArgs = []) {
   fs.rmSync(tapFile, { force: true });
-  const args = ['--test', ...extraArgs, '--test-reporter=spec', '--test-reporter-destination=stdout', '--test-reporter=tap', `--test-reporter-destination=${tapFile}`, ...files];
+  // The flag every process of ours runs with (src/worker/nodeFlags.ts: Node 20 can deadlock at exit); the test
+  // runner passes it on to each test file's process. A test that hangs anyway fails after 10 minutes instead of
+  // holding the run until CI gives up.
+  const args = ['--no-concurrent-recompilation', '--test', '--test-timeout=600000', ...extraArgs, '--test-reporter=spec', '--test-reporter-destination=stdout', '--test-reporter=tap', `--test-reporter-destination=${tapFile}`, ...files];
   const { code, signal, error } = await run(process.execPath, args);
   const counts = tapCounts(tapFile);
   if (!counts) return { error: `node --test ended (${error ? error.message : signal ? `signal ${signal}` : `exit code ${code}`}) without counts in ${rel(tapFile)}` };

@@ -41,6 +41,7 @@ import {
   TokenizeRequest,
 } from './engineRpc';
 import { measureProgress } from './liveness';
+import { NODE_FLAGS } from './nodeFlags';
 
 export interface EngineClientOptions {
   /** The worker script; default: engineWorker.js next to this module (both in dist/ or out/). */
@@ -190,7 +191,7 @@ export class EngineClient implements Engine {
   private ensureWorker(): WorkerHandle {
     if (this.worker && !this.worker.dead) return this.worker;
     const workerPath = this.options.workerPath ?? path.join(__dirname, 'engineWorker.js');
-    const child = fork(workerPath, [], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], execArgv: [] });
+    const child = fork(workerPath, [], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], execArgv: [...NODE_FLAGS] });
     const connection = createMessageConnection(new IPCMessageReader(child), new IPCMessageWriter(child));
     const worker: WorkerHandle = { child, connection, pending: new Set(), sent: 0, received: 0, loaded: false, dead: false };
     const log = this.options.log ?? (() => undefined);

@@ -6,8 +6,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 
-const ROOT = path.join(__dirname, '..', '..', '..');
-const BIN = path.join(ROOT, 'bin', 'codegen-mt.js');
+import { NODE_FLAGS } from '../../src/worker/nodeFlags';
+import { BIN, binNodeFlags, cliArgv, ROOT } from '../helpers/cli';
 
 interface Run {
   code: number | null;
@@ -17,7 +17,7 @@ interface Run {
 
 function cli(args: string[], options: { signalAfterOutput?: NodeJS.Signals } = {}): Promise<Run> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT });
+    const child = spawn(process.execPath, cliArgv(args), { cwd: ROOT });
     let stdout = '';
     let stderr = '';
     let signalled = false;
@@ -38,6 +38,18 @@ function tmpFile(name: string, text: string): string {
   fs.writeFileSync(file, text);
   return file;
 }
+
+test('the command runs through its shebang line, with the node flags the engine worker gets too', async () => {
+  assert.deepEqual(binNodeFlags(), NODE_FLAGS);
+  const r = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
+    const child = spawn(BIN, ['tokenize', '--text', 'x', '--json'], { cwd: ROOT });
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.on('close', (code) => resolve({ code, stdout }));
+  });
+  assert.equal(r.code, 0);
+  assert.deepEqual(JSON.parse(r.stdout), { ids: [87] });
+});
 
 test('tokenize --json', async () => {
   const r = await cli(['tokenize', '--text', '    return x', '--json']);
@@ -88,7 +100,7 @@ test('usage says how to write a newline in --prompt; perplexity states its unit'
 test('output piped into a reader that stops early ends quietly', async () => {
   const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
     // `true` exits at once, long before the model is loaded: the command's first write meets a closed pipe.
-    const child = spawn('sh', ['-c', `"${process.execPath}" "${BIN}" perplexity --prompt "Sort the list." | true`], { cwd: ROOT });
+    const child = spawn('sh', ['-c', `"${BIN}" perplexity --prompt "Sort the list." | true`], { cwd: ROOT });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('close', (code) => resolve({ code, stderr }));

@@ -10,9 +10,8 @@ import { bundledModelDir } from '../../src/engine/bundledModel';
 import { resolveModelFolder } from '../../src/engine/modelFolder';
 import { describeProgress, formatBytes, formatDuration, ProgressMeter } from '../../src/download/progressMeter';
 import { FakeHub } from './fakeHub';
+import { cliArgv, ROOT } from '../helpers/cli';
 
-const ROOT = path.join(__dirname, '..', '..', '..');
-const BIN = path.join(ROOT, 'bin', 'codegen-mt.js');
 const REPO = 'test-owner/codegen-tiny';
 let hub: FakeHub;
 let work: string;
@@ -31,7 +30,7 @@ function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: 
   return new Promise((resolve) => {
     const clean = { ...process.env };
     for (const k of ['HF_TOKEN', 'HF_HUB_OFFLINE', 'HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'ALL_PROXY', 'all_proxy']) delete clean[k];
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...clean, HF_ENDPOINT: hub.hubUrl, XDG_CACHE_HOME: path.join(work, 'cache'), ...env } });
+    const child = spawn(process.execPath, cliArgv(args), { cwd: ROOT, env: { ...clean, HF_ENDPOINT: hub.hubUrl, XDG_CACHE_HOME: path.join(work, 'cache'), ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -8,13 +8,13 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { passAtK, truncateHumanEval } from '../../src/eval/humanEval';
 import { probePython } from '../../src/eval/python';
+import { cliArgv } from '../helpers/cli';
 import { FIXTURES, NO_PYTHON, PYTHON, ROOT, tmpDir } from './helpers';
 
-const BIN = path.join(ROOT, 'bin', 'codegen-mt.js');
 
 function cli(args: string[], interruptAfter?: RegExp, env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env });
+    const child = spawn(process.execPath, cliArgv(args), { cwd: ROOT, env });
     let stdout = '';
     let stderr = '';
     let sent = false;
