@@ -72,6 +72,8 @@ function pathsIn(cacheDir) {
     node24Package,
     codeServer: path.join(cacheDir, 'bin', 'code-server'),
     codeServerEntry: path.join(cacheDir, 'code-server', 'node_modules', 'code-server', 'out', 'node', 'entry.js'),
+    // What code-server's postinstall adds (VS Code's own dependencies): without it the server answers but no workbench loads.
+    codeServerVsCodeModules: path.join(cacheDir, 'code-server', 'node_modules', 'code-server', 'lib', 'vscode', 'node_modules'),
     playwrightCore: path.join(cacheDir, 'playwright', 'node_modules', 'playwright-core'),
     chromium: CHROMIUM,
     cacheDir,
@@ -79,7 +81,7 @@ function pathsIn(cacheDir) {
 }
 
 function allPresent(paths) {
-  return [paths.node24, paths.codeServer, paths.codeServerEntry, path.join(paths.playwrightCore, 'package.json'), paths.chromium].every((p) => fs.existsSync(p));
+  return [paths.node24, paths.codeServer, paths.codeServerEntry, paths.codeServerVsCodeModules, path.join(paths.playwrightCore, 'package.json'), paths.chromium].every((p) => fs.existsSync(p));
 }
 
 function sameVersions(marker, wanted) {
@@ -133,7 +135,7 @@ function installCodeServer(cacheDir, paths) {
   const dir = path.join(cacheDir, 'code-server');
   const env = node24Env(paths);
   const installedVersion = readJson(path.join(dir, 'node_modules', 'code-server', 'package.json'))?.version;
-  if (installedVersion === CODE_SERVER_VERSION && codeServerVersion(paths, env)?.startsWith(CODE_SERVER_VERSION)) {
+  if (installedVersion === CODE_SERVER_VERSION && fs.existsSync(paths.codeServerVsCodeModules) && codeServerVersion(paths, env)?.startsWith(CODE_SERVER_VERSION)) {
     progress(`code-server ${CODE_SERVER_VERSION}: present`);
     return;
   }
@@ -141,6 +143,7 @@ function installCodeServer(cacheDir, paths) {
   npmInstall(dir, `code-server@${CODE_SERVER_VERSION}`, env);
   const version = codeServerVersion(paths, env);
   if (!version?.startsWith(CODE_SERVER_VERSION)) throw new Error(`code-server --version gave ${JSON.stringify(version)}, expected ${CODE_SERVER_VERSION}`);
+  if (!fs.existsSync(paths.codeServerVsCodeModules)) throw new Error(`code-server's install script did not run: ${paths.codeServerVsCodeModules} is missing (see ${path.join(dir, 'npm-install.log')})`);
   progress(`code-server ${CODE_SERVER_VERSION}: --version says ${version}`);
 }
 
@@ -206,7 +209,9 @@ function npmInstall(dir, spec, baseEnv) {
   }
   const env = withoutNpmRunContext(baseEnv);
   const logFile = path.join(dir, 'npm-install.log');
-  run('npm', ['install', '--no-save', '--no-audit', '--no-fund', '--no-package-lock', '--loglevel=warn', spec], { cwd: dir, env, what: `npm install ${spec}`, logFile });
+  // --ignore-scripts=false: these packages need their install scripts (code-server builds its native modules and
+  // installs VS Code's dependencies), whatever `npm test` passes down from the project's .npmrc (ignore-scripts).
+  run('npm', ['install', '--no-save', '--no-audit', '--no-fund', '--no-package-lock', '--loglevel=warn', '--ignore-scripts=false', spec], { cwd: dir, env, what: `npm install ${spec}`, logFile });
 }
 
 function run(command, args, { cwd, env, what, logFile }) {
