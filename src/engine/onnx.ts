@@ -28,6 +28,8 @@ export class OnnxDecoder {
     readonly layout: 'newer' | 'merged',
     readonly kvType: 'float32' | 'float16',
     private readonly hasPositionIds: boolean,
+    /** Whether the logits' width is known to be the config's vocab_size (checked at load when the graph states it). */
+    private logitsWidthChecked: boolean,
   ) {}
 
   static async open(onnxFile: string, config: CodeGenConfig, threads?: number): Promise<OnnxDecoder> {
@@ -53,8 +55,8 @@ export class OnnxDecoder {
       );
     }
     try {
-      const { layout, kvType, hasPositionIds } = checkSignature(session, config, onnxFile);
-      return new OnnxDecoder(session, config, layout, kvType, hasPositionIds);
+      const { layout, kvType, hasPositionIds, logitsWidthChecked } = checkSignature(session, config, onnxFile);
+      return new OnnxDecoder(session, config, layout, kvType, hasPositionIds, logitsWidthChecked);
     } catch (err) {
       await session.release();
       throw err;
@@ -92,11 +94,14 @@ export class OnnxDecoder {
     for (let i = 0; i < this.config.nLayer; i++) {
       tensors.push(out[`present.${i}.key`], out[`present.${i}.value`]);
     }
-    // A graph whose vocabulary dimension is symbolic is checked here: logits read with the config's stride
-    // would silently give wrong tokens and perplexities.
-    const width = out.logits.dims[out.logits.dims.length - 1];
-    if (width !== this.config.vocabSize) {
-      throw new EngineError('invalid-model', `The model's logits are ${width} wide, but its config.json has vocab_size ${this.config.vocabSize}: use the config.json published with this ONNX file.`);
+    // A graph whose vocabulary dimension is symbolic is checked on its first run: logits read with the config's
+    // stride would silently give wrong tokens and perplexities.
+    if (!this.logitsWidthChecked) {
+      const width = out.logits.dims[out.logits.dims.length - 1];
+      if (width !== this.config.vocabSize) {
+        throw new EngineError('invalid-model', `The model's logits are ${width} wide, but its config.json has vocab_size ${this.config.vocabSize}: use the config.json published with this ONNX file.`);
+      }
+      this.logitsWidthChecked = true;
     }
     const raw = out.logits.data as Float32Array | Uint16Array;
     const logits = raw instanceof Float32Array ? raw : halfToFloat(raw);
@@ -138,7 +143,7 @@ function checkSignature(
   session: ort.InferenceSession,
   config: CodeGenConfig,
   file: string,
-): { layout: 'newer' | 'merged'; kvType: 'float32' | 'float16'; hasPositionIds: boolean } {
+): { layout: 'newer' | 'merged'; kvType: 'float32' | 'float16'; hasPositionIds: boolean; logitsWidthChecked: boolean } {
   const inputs = new Map(session.inputMetadata.map((m) => [m.name, m]));
   const outputs = new Set(session.outputNames);
   const problems: string[] = [];
@@ -183,7 +188,7 @@ function checkSignature(
     );
   }
   const layout = inputs.has('use_cache_branch') ? 'merged' : 'newer';
-  return { layout, kvType, hasPositionIds: inputs.has('position_ids') };
+  return { layout, kvType, hasPositionIds: inputs.has('position_ids'), logitsWidthChecked: typeof logitsWidth === 'number' };
 }
 
 function firstLine(err: unknown): string {

@@ -47,15 +47,15 @@ export function probePython(python: string, harness = harnessPath()): PythonProb
 export function findPython(requested?: string, { harness = harnessPath(), candidates: defaults = PYTHON_CANDIDATES }: { harness?: string; candidates?: readonly string[] } = {}): PythonInfo {
   const given = requested?.trim();
   const candidates = given ? [given] : defaults;
-  const tried: string[] = [];
+  const problems: string[] = [];
   for (const candidate of candidates) {
     const probe = probePython(candidate, harness);
     if (probe.ok) return probe.info;
-    tried.push(`${candidate}: ${probe.problem}`);
+    problems.push(probe.problem);
   }
   const what = `the benchmark programs need Python with ${REQUIRED_MODULES.join(' and ')}`;
   if (given) {
-    throw new EvalSetupError(`Python "${given}" cannot be used (${tried[0].slice(given.length + 2)}): ${what}. Install them (${INSTALL_HINT}) or give another interpreter (--python PATH; in VS Code the setting codegenMt.python).`);
+    throw new EvalSetupError(`Python "${given}" cannot be used (${problems[0]}): ${what}. Install them (${INSTALL_HINT}) or give another interpreter (--python PATH; in VS Code the setting codegenMt.python).`);
   }
-  throw new EvalSetupError(`no Python with ${REQUIRED_MODULES.join(' and ')} found (tried ${tried.join('; ')}): ${what}. Install them (${INSTALL_HINT}) or give an interpreter (--python PATH; in VS Code the setting codegenMt.python).`);
+  throw new EvalSetupError(`no Python with ${REQUIRED_MODULES.join(' and ')} found (tried ${candidates.map((c, i) => `${c}: ${problems[i]}`).join('; ')}): ${what}. Install them (${INSTALL_HINT}) or give an interpreter (--python PATH; in VS Code the setting codegenMt.python).`);
 }

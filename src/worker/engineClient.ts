@@ -102,8 +102,10 @@ export class EngineClient implements Engine {
   private readonly cancelGraceMs: number;
   private readonly quickCallMs: number;
   private readonly cancelHardLimitMs: number;
+  private readonly log: (line: string) => void;
 
   constructor(private readonly options: EngineClientOptions = {}) {
+    this.log = options.log ?? (() => undefined);
     this.cancelGraceMs = options.cancelGraceMs ?? 3000;
     this.quickCallMs = options.quickCallMs ?? 10_000;
     this.cancelHardLimitMs = options.cancelHardLimitMs ?? 30_000;
@@ -156,34 +158,37 @@ export class EngineClient implements Engine {
    * without taking up is sent once more, to a fresh worker, unless it was cancelled meanwhile.
    */
   private async request<T>(send: Send<T>, options: { needsModel: boolean; quick?: boolean; signal?: AbortSignal; markLoaded?: boolean }): Promise<T> {
-    for (let attempt = 0; ; attempt++) {
+    return this.onceMoreIfUnseen(async () => {
+      // readyWorker() never throws UnseenByDeadWorker: it has already sent its own reload once more.
       const worker = options.needsModel ? await this.readyWorker() : this.ensureWorker();
-      try {
-        const value = await this.callOnce(worker, send, options);
-        if (options.markLoaded) worker.loaded = true;
-        return value;
-      } catch (err) {
-        if (err instanceof UnseenByDeadWorker) {
-          if (attempt === 0 && !options.signal?.aborted) continue;
-          throw err.error;
-        }
-        throw err;
-      }
-    }
+      const value = await this.callOnce(worker, send, options);
+      if (options.markLoaded) worker.loaded = true;
+      return value;
+    }, () => !options.signal?.aborted);
   }
 
   /** A worker with the last successfully loaded model in it (restarted and reloaded after a crash). */
-  private async readyWorker(): Promise<WorkerHandle> {
-    for (let attempt = 0; ; attempt++) {
+  private readyWorker(): Promise<WorkerHandle> {
+    return this.onceMoreIfUnseen(async () => {
       const worker = this.ensureWorker();
       if (worker.loaded || !this.lastLoad) return worker;
+      await this.callOnce(worker, (c) => c.sendRequest(LoadRequest, this.lastLoad!), {});
+      worker.loaded = true;
+      return worker;
+    });
+  }
+
+  /** Runs `attempt`; if a worker died without taking up its request, runs it once more (when `mayRetry` says so). */
+  private async onceMoreIfUnseen<T>(attempt: () => Promise<T>, mayRetry: () => boolean = () => true): Promise<T> {
+    try {
+      return await attempt();
+    } catch (err) {
+      if (!(err instanceof UnseenByDeadWorker)) throw err;
+      if (!mayRetry()) throw err.error;
       try {
-        await this.callOnce(worker, (c) => c.sendRequest(LoadRequest, this.lastLoad!), {});
-        worker.loaded = true;
-        return worker;
-      } catch (err) {
-        if (err instanceof UnseenByDeadWorker && attempt === 0) continue;
-        throw err instanceof UnseenByDeadWorker ? err.error : err;
+        return await attempt();
+      } catch (again) {
+        throw again instanceof UnseenByDeadWorker ? again.error : again;
       }
     }
   }
@@ -194,7 +199,7 @@ export class EngineClient implements Engine {
     const child = fork(workerPath, [], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], execArgv: [...NODE_FLAGS] });
     const connection = createMessageConnection(new IPCMessageReader(child), new IPCMessageWriter(child));
     const worker: WorkerHandle = { child, connection, pending: new Set(), sent: 0, received: 0, loaded: false, dead: false };
-    const log = this.options.log ?? (() => undefined);
+    const log = this.log;
     child.stdout?.on('data', (d: Buffer) => log(`[engine] ${d.toString().trimEnd()}`));
     child.stderr?.on('data', (d: Buffer) => log(`[engine] ${d.toString().trimEnd()}`));
     // Read from the raw channel, not through the connection's queue: it must be counted before the exit is handled.
@@ -239,7 +244,7 @@ export class EngineClient implements Engine {
   private kill(worker: WorkerHandle, reason: string): void {
     if (worker.dead || worker.killedBecause) return;
     worker.killedBecause = reason;
-    (this.options.log ?? (() => undefined))(`[engine] ending the engine process ${worker.child.pid}: ${reason}`);
+    this.log(`[engine] ending the engine process ${worker.child.pid}: ${reason}`);
     if (this.worker === worker) this.worker = undefined;
     worker.child.kill('SIGKILL');
   }
