@@ -29,6 +29,8 @@ const resultsDir = path.join(repoRoot, '.test-cache', 'results');
 const rel = (p) => path.relative(repoRoot, p) || '.';
 const seconds = (ms) => `${(ms / 1000).toFixed(1)} s`;
 const say = (message) => process.stdout.write(`[run-tests] ${message}\n`);
+// Models the tests compile (the engine compiles published fp32 folders on load) stay inside the checkout.
+process.env.CODEGEN_MT_CACHE ??= path.join(repoRoot, '.test-cache', 'compiled');
 
 // ---------------------------------------------------------------------------------------------------- arguments
 

@@ -1,10 +1,10 @@
 // The KV cache of the tokens the model has seen, kept across calls: a new context is fed only from where it
 // departs from the cached one (longest common prefix), so a turn costs its own tokens, not the whole history.
-// Each cached token's surprisal is kept too, so a prompt's perplexity comes from the pass that prefilled it.
+// Prefilled tokens keep their surprisal, so a prompt's perplexity comes from the pass that prefilled it; generated
+// tokens get none (nobody reads it), and a context whose scored part lacks one is refed from there.
 import type { TokenId } from '../protocol/engine';
 import { EngineError } from '../protocol/errors';
-import { logSumExp } from './generation/sampler';
-import type { OnnxDecoder, PastState } from './onnx';
+import { surprisalOf, type Decoder } from './decoder';
 
 export interface SyncReport {
   readonly reusedTokens: number;
@@ -12,22 +12,17 @@ export interface SyncReport {
   readonly prefillMs: number;
 }
 
-/** Prompts longer than this are prefilled in slices of it, bounding the [seq, 51200] logits buffer (200 KB a token). */
-export const PREFILL_CHUNK = 512;
+/** Prompts longer than this are prefilled in slices of it, bounding the graph's [seq, vocab] intermediates. */
+export const PREFILL_CHUNK = 256;
 
 export class ContextCache {
   private cachedIds: TokenId[] = [];
+  /** -ln p(token | before) per cached position; NaN where unknown (position 0, generated tokens). */
   private surprisals: number[] = [];
-  private past: PastState;
   /** Logits of the token after the last cached one; undefined when unknown (after a truncation). */
   private next: Float32Array | undefined;
 
-  constructor(
-    private readonly decoder: OnnxDecoder,
-    private readonly vocabSize: number,
-  ) {
-    this.past = decoder.emptyPast();
-  }
+  constructor(private readonly decoder: Decoder) {}
 
   get length(): number {
     return this.cachedIds.length;
@@ -49,14 +44,21 @@ export class ContextCache {
   }
 
   /**
-   * Makes the cache hold exactly `target`, with the next-token logits known. Keeps the longest common prefix
-   * and feeds the rest; if that prefix is the whole target but the logits after it are unknown, the last token
-   * is fed again. Aborting between slices leaves a consistent (shorter) cache.
+   * Makes the cache hold exactly `target`, with the next-token logits known and the surprisal of every token
+   * from `scoreFrom` on. Keeps the longest common prefix that satisfies both and feeds the rest; if that prefix
+   * is the whole target but the logits after it are unknown, the last token is fed again. Aborting between
+   * slices leaves a consistent (shorter) cache.
    */
-  async sync(target: readonly TokenId[], signal?: AbortSignal): Promise<SyncReport> {
+  async sync(target: readonly TokenId[], signal?: AbortSignal, scoreFrom = target.length): Promise<SyncReport> {
     let keep = 0;
     const max = Math.min(target.length, this.cachedIds.length);
     while (keep < max && target[keep] === this.cachedIds[keep]) keep++;
+    for (let i = Math.max(1, scoreFrom); i < keep; i++) {
+      if (Number.isNaN(this.surprisals[i])) {
+        keep = i;
+        break;
+      }
+    }
     const logitsKnownAtKeep = keep === this.cachedIds.length && this.next !== undefined;
     if (keep === target.length && logitsKnownAtKeep) return { reusedTokens: keep, prefillTokens: 0, prefillMs: 0 };
     // Refeed one token to get the logits that predict the next; its own surprisal is already known.
@@ -67,16 +69,16 @@ export class ContextCache {
     const started = performance.now();
     for (let from = keep; from < target.length; from += PREFILL_CHUNK) {
       if (signal?.aborted) throw new EngineError('cancelled', 'Cancelled.');
-      await this.feed(target.slice(from, Math.min(target.length, from + PREFILL_CHUNK)));
+      await this.feed(target.slice(from, Math.min(target.length, from + PREFILL_CHUNK)), true);
       if (refedSurprisal !== undefined) this.surprisals[keep] = refedSurprisal;
       refedSurprisal = undefined;
     }
     return { reusedTokens: keep, prefillTokens: target.length - keep, prefillMs: performance.now() - started };
   }
 
-  /** Feeds one generated token. */
+  /** Feeds one generated token (no surprisal is computed for it). */
   async step(id: TokenId): Promise<void> {
-    await this.feed([id]);
+    await this.feed([id], false);
   }
 
   /** Forgets everything (after an error, or for a fresh start). */
@@ -86,28 +88,26 @@ export class ContextCache {
 
   private truncate(length: number): void {
     if (length === this.cachedIds.length) return;
-    this.past = this.decoder.truncatePast(this.past, length);
+    this.decoder.truncate(length);
     this.cachedIds.length = length;
     this.surprisals.length = length;
     this.next = undefined;
   }
 
-  private async feed(ids: readonly TokenId[]): Promise<void> {
-    let result;
+  private async feed(ids: readonly TokenId[], score: boolean): Promise<void> {
+    let out;
     try {
-      result = await this.decoder.forward(ids, this.past);
+      out = await this.decoder.feed(ids, score);
     } catch (err) {
-      this.reset();
+      this.cachedIds.length = 0;
+      this.surprisals.length = 0;
+      this.next = undefined;
+      this.decoder.truncate(0);
       throw err;
     }
-    const V = this.vocabSize;
-    for (let j = 0; j < ids.length; j++) {
-      const prev = j === 0 ? this.next : result.logits.subarray((j - 1) * V, j * V);
-      this.surprisals.push(prev ? logSumExp(prev) - prev[ids[j]] : NaN);
-      this.cachedIds.push(ids[j]);
-    }
-    // Copy the last row so the whole [seq, vocab] buffer can be freed.
-    this.next = result.logits.slice((ids.length - 1) * V, ids.length * V);
-    this.past = result.past;
+    this.surprisals.push(score && this.next ? surprisalOf(this.next, ids[0]) : NaN);
+    for (let j = 1; j < ids.length; j++) this.surprisals.push(score ? out.innerSurprisals[j - 1] : NaN);
+    this.cachedIds.push(...ids);
+    this.next = out.logits;
   }
 }

@@ -6,32 +6,29 @@ import type {
   GenerateCallbacks,
   GenerateRequest,
   GenerateResult,
+  LoadCallbacks,
   LoadOptions,
   ModelInfo,
   PerplexityRequest,
   PerplexityResult,
-  StopReason,
   TokenId,
 } from '../protocol/engine';
 import { EngineError } from '../protocol/errors';
 import { ContextCache } from './contextCache';
 import { resolveGenerationConfig } from './generation/config';
-import { SeededRandom, TokenSampler } from './generation/sampler';
-import { TurnStopper } from './generation/turnStop';
-import { resolveModelFolder, type CodeGenConfig } from './modelFolder';
-import { OnnxDecoder } from './onnx';
+import { createGenerationPipeline, generate } from './generation/generate';
+import type { Decoder } from './decoder';
+import type { CodeGenConfig } from './modelFolder';
+import { openModel } from './modelLoader';
 import { fitContext, scorePrompt, type FittedContext } from './promptFit';
-import { CodeGenTokenizer, EOS_ID, StreamingDecoder } from './tokenizer';
+import { CodeGenTokenizer } from './tokenizer';
 
 interface LoadedModel {
   readonly info: ModelInfo;
   readonly config: CodeGenConfig;
-  readonly decoder: OnnxDecoder;
+  readonly decoder: Decoder;
   readonly cache: ContextCache;
 }
-
-/** Lets the event loop run between decode steps (onnxruntime's run() blocks it), so a cancel can arrive. */
-const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 export class LocalEngine implements Engine {
   private readonly tokenizer = new CodeGenTokenizer();
@@ -39,19 +36,19 @@ export class LocalEngine implements Engine {
   /** Requests run one at a time: they share one KV cache. */
   private queue: Promise<unknown> = Promise.resolve();
 
-  load(options: LoadOptions): Promise<ModelInfo> {
+  load(options: LoadOptions, callbacks?: LoadCallbacks): Promise<ModelInfo> {
     return this.serialize(async () => {
       const started = performance.now();
-      const folder = resolveModelFolder(options.modelDir, options.variant);
-      const decoder = await OnnxDecoder.open(folder.onnxFile, folder.config, options.threads);
+      const opened = await openModel(options, callbacks);
       await this.model?.decoder.dispose();
-      const { config } = folder;
+      const { config, decoder } = opened;
       const info: ModelInfo = {
-        modelDir: folder.modelDir,
-        variant: folder.variant,
-        onnxFile: folder.onnxFile,
+        modelDir: opened.modelDir,
+        variant: opened.variant,
+        onnxFile: opened.onnxFile,
         layout: decoder.layout,
-        availableVariants: folder.availableVariants,
+        availableVariants: opened.availableVariants,
+        ...(opened.compiled ? { compiled: opened.compiled } : {}),
         nLayer: config.nLayer,
         nHead: config.nHead,
         headDim: config.headDim,
@@ -60,7 +57,7 @@ export class LocalEngine implements Engine {
         kvType: decoder.kvType,
         loadMs: performance.now() - started,
       };
-      this.model = { info, config, decoder, cache: new ContextCache(decoder, config.vocabSize) };
+      this.model = { info, config, decoder, cache: new ContextCache(decoder) };
       return info;
     });
   }
@@ -88,7 +85,7 @@ export class LocalEngine implements Engine {
       if (signal?.aborted) throw new EngineError('cancelled', 'Cancelled.');
       const fitted = fitContext(this.tokenizer, request.context, model.config.nPositions, 0);
       const tokenizeMs = performance.now() - started;
-      const sync = await model.cache.sync(fitted.ids, signal);
+      const sync = await model.cache.sync(fitted.ids, signal, fitted.promptFirstToken);
       return {
         ...this.promptScore(model, fitted, request.context.prompt),
         promptTokens: fitted.ids.length,
@@ -122,51 +119,22 @@ export class LocalEngine implements Engine {
     const tokenizeMs = performance.now() - started;
 
     const { cache } = model;
-    const sync = await cache.sync(fitted.ids, signal).catch((err: unknown) => {
+    const sync = await cache.sync(fitted.ids, signal, fitted.promptFirstToken).catch((err: unknown) => {
       // Cancelled during the prefill: an empty, well-formed result rather than an error.
       if (err instanceof EngineError && err.code === 'cancelled') return undefined;
       throw err;
     });
     const prompt = sync ? this.promptScore(model, fitted, request.context.prompt) : { perplexity: NaN, tokens: [] };
 
-    const sampler = new TokenSampler(config, new SeededRandom(config.seed));
-    const decoder = new StreamingDecoder(this.tokenizer);
-    const stopper = new TurnStopper(config.stop);
-    const ids: TokenId[] = [];
-    let stopReason: StopReason | undefined = sync ? undefined : 'cancelled';
-    let firstTokenAt = performance.now();
-    const emit = (delta: string): void => {
-      if (delta) onDelta?.(delta);
-    };
-
-    while (!stopReason) {
-      if (signal?.aborted) {
-        stopReason = 'cancelled';
-        break;
-      }
-      const id = sampler.select(cache.nextLogits);
-      if (ids.length === 0) firstTokenAt = performance.now();
-      if (id === EOS_ID) {
-        stopReason = 'eos';
-        break;
-      }
-      ids.push(id);
-      emit(stopper.push(decoder.push(id)));
-      if (stopper.ended) stopReason = 'turn-end';
-      else if (ids.length >= config.maxNewTokens) stopReason = 'max-new-tokens';
-      else if (cache.length >= model.config.nPositions) stopReason = 'context-full';
-      else {
-        await cache.step(id);
-        await yieldToEventLoop();
-      }
-    }
-    emit(stopper.push(decoder.flush()));
-    emit(stopper.finish());
+    const pipeline = createGenerationPipeline(config, { tokenizer: this.tokenizer, nPositions: model.config.nPositions, signal, onDelta });
+    const { text, rawText, ids, stopReason, firstTokenAt } = sync
+      ? await generate(cache, pipeline)
+      : { text: '', rawText: '', ids: [], stopReason: 'cancelled' as const, firstTokenAt: performance.now() };
 
     const finished = performance.now();
     return {
-      text: stopper.text,
-      rawText: stopper.rawText,
+      text,
+      rawText,
       ids,
       stopReason,
       seed: config.seed,

@@ -10,6 +10,9 @@ export interface CodeGenConfig {
   readonly nHead: number;
   readonly headDim: number;
   readonly rotaryDim: number;
+  /** The MLP's width; config.json's null means 4 * n_embd. */
+  readonly nInner: number;
+  readonly layerNormEpsilon: number;
   readonly nPositions: number;
   readonly vocabSize: number;
   readonly eosTokenId: number;
@@ -17,6 +20,11 @@ export interface CodeGenConfig {
 
 /** onnx/ file stems, best first: full precision, then 8-bit, then smaller; the older merged layout last. */
 export const VARIANT_PREFERENCE = [
+  // a compiled folder's precisions (codegen-mt optimize)
+  'fp32',
+  'int8',
+  'int4',
+  'fp16',
   'model',
   'model_quantized',
   'model_int8',
@@ -37,6 +45,7 @@ export const VARIANT_ALIASES: Readonly<Record<string, string>> = {
   uint8: 'model_uint8',
   fp16: 'model_fp16',
   q4: 'model_q4',
+  int4: 'model_q4',
   q4f16: 'model_q4f16',
   bnb4: 'model_bnb4',
   merged: 'decoder_model_merged',
@@ -103,6 +112,8 @@ export function readCodeGenConfig(modelDir: string): CodeGenConfig {
     nHead,
     headDim: nEmbd / nHead,
     rotaryDim: int('rotary_dim'),
+    nInner: c.n_inner === null || c.n_inner === undefined ? 4 * nEmbd : int('n_inner'),
+    layerNormEpsilon: typeof c.layer_norm_epsilon === 'number' && c.layer_norm_epsilon > 0 ? c.layer_norm_epsilon : 1e-5,
     nPositions,
     vocabSize,
     eosTokenId: int('eos_token_id', 50256),
@@ -157,7 +168,7 @@ export function resolveModelFolder(modelDir: string, requestedVariant?: string):
   if (requestedVariant === undefined || requestedVariant === '') {
     variant = available[0];
   } else {
-    variant = VARIANT_ALIASES[requestedVariant] ?? requestedVariant;
+    variant = available.includes(requestedVariant) ? requestedVariant : VARIANT_ALIASES[requestedVariant] ?? requestedVariant;
     if (!available.includes(variant)) {
       throw new EngineError(
         'invalid-model',

@@ -1,9 +1,11 @@
-// The only module that touches onnxruntime-node: opens a CodeGen decoder in either published layout, checks
-// that its inputs fit the config, and runs one forward pass over new tokens given the past keys and values.
+// onnxruntime sessions, and published CodeGen ONNX files run as they are: opens a decoder in either published
+// layout, checks that its inputs fit the config, and runs one forward pass over new tokens given the past.
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as ort from 'onnxruntime-node';
 import type { TokenId } from '../protocol/engine';
 import { EngineError } from '../protocol/errors';
+import { surprisalOf, type Decoder, type DecoderOutput } from './decoder';
 import type { CodeGenConfig } from './modelFolder';
 
 type KvData = Float32Array | Uint16Array; // float16 travels as raw 16-bit words
@@ -33,29 +35,10 @@ export class OnnxDecoder {
   ) {}
 
   static async open(onnxFile: string, config: CodeGenConfig, threads?: number): Promise<OnnxDecoder> {
-    let size: number;
+    const session = await createSession(onnxFile, threads);
     try {
-      size = fs.statSync(onnxFile).size;
-    } catch {
-      throw new EngineError('model-not-found', `${onnxFile} does not exist.`);
-    }
-    if (size === 0) throw new EngineError('invalid-model', `${onnxFile} is empty: download it again.`);
-    const options: ort.InferenceSession.SessionOptions = {
-      executionProviders: ['cpu'],
-      graphOptimizationLevel: 'all',
-      ...(threads && threads > 0 ? { intraOpNumThreads: threads } : {}),
-    };
-    let session: ort.InferenceSession;
-    try {
-      session = await ort.InferenceSession.create(onnxFile, options);
-    } catch (err) {
-      throw new EngineError(
-        'invalid-model',
-        `${onnxFile} could not be loaded by onnxruntime (${firstLine(err)}); the file may be truncated or corrupt: download it again.`,
-      );
-    }
-    try {
-      const { layout, kvType, hasPositionIds, logitsWidthChecked } = checkSignature(session, config, onnxFile);
+      const io = { inputs: session.inputMetadata, outputs: session.outputMetadata };
+      const { layout, kvType, hasPositionIds, logitsWidthChecked } = checkSignature(io, config, onnxFile);
       return new OnnxDecoder(session, config, layout, kvType, hasPositionIds, logitsWidthChecked);
     } catch (err) {
       await session.release();
@@ -139,18 +122,118 @@ export class OnnxDecoder {
   }
 }
 
-function checkSignature(
-  session: ort.InferenceSession,
+/** Opens an onnxruntime CPU session with the engine's options; a missing or unreadable file is one clear error. */
+export async function createSession(onnxFile: string, threads?: number): Promise<ort.InferenceSession> {
+  let size: number;
+  try {
+    size = fs.statSync(onnxFile).size;
+  } catch {
+    throw new EngineError('model-not-found', `${onnxFile} does not exist.`);
+  }
+  if (size === 0) throw new EngineError('invalid-model', `${onnxFile} is empty: download it again.`);
+  const options: ort.InferenceSession.SessionOptions = {
+    executionProviders: ['cpu'],
+    graphOptimizationLevel: 'all',
+    // One thread per physical core: hyper-threads share the core's vector units and only add contention.
+    intraOpNumThreads: threads && threads > 0 ? threads : physicalCores(),
+  };
+  try {
+    return await ort.InferenceSession.create(onnxFile, options);
+  } catch (err) {
+    throw unreadableModel(onnxFile, `by onnxruntime (${firstLine(err)})`);
+  }
+}
+
+/** The one message for a model file that cannot be read, whoever found out. */
+export function unreadableModel(file: string, how: string): EngineError {
+  return new EngineError('invalid-model', `${file} could not be loaded ${how}; the file may be truncated or corrupt: download it again.`);
+}
+
+/** Physical cores from /proc/cpuinfo (distinct physical id + core id pairs); elsewhere the logical count. */
+export function physicalCores(): number {
+  try {
+    const pairs = new Set<string>();
+    let physical = '';
+    for (const line of fs.readFileSync('/proc/cpuinfo', 'utf8').split('\n')) {
+      const [key, value] = line.split(':').map((s) => s.trim());
+      if (key === 'physical id') physical = value;
+      else if (key === 'core id') pairs.add(`${physical}/${value}`);
+    }
+    if (pairs.size > 0) return pairs.size;
+  } catch {
+    // not Linux
+  }
+  return Math.max(1, os.availableParallelism());
+}
+
+/** A published file behind the Decoder contract: new present tensors every step, truncation by copying. */
+export class PublishedDecoder implements Decoder {
+  private past: PastState;
+  constructor(private readonly onnx: OnnxDecoder) {
+    this.past = onnx.emptyPast();
+  }
+
+  get layout(): 'newer' | 'merged' {
+    return this.onnx.layout;
+  }
+
+  get kvType(): 'float32' | 'float16' {
+    return this.onnx.kvType;
+  }
+
+  get length(): number {
+    return this.past.length;
+  }
+
+  async feed(ids: readonly TokenId[], wantSurprisals: boolean): Promise<DecoderOutput> {
+    let result: ForwardResult;
+    try {
+      result = await this.onnx.forward(ids, this.past);
+    } catch (err) {
+      this.past = this.onnx.emptyPast();
+      throw err;
+    }
+    this.past = result.past;
+    const V = result.logits.length / ids.length;
+    const innerSurprisals = new Float32Array(wantSurprisals ? ids.length - 1 : 0);
+    for (let j = 0; j < innerSurprisals.length; j++) innerSurprisals[j] = surprisalOf(result.logits.subarray(j * V, (j + 1) * V), ids[j + 1]);
+    // A copy of the last row, so that the whole [seq, vocab] buffer can be freed.
+    return { logits: result.logits.slice((ids.length - 1) * V), innerSurprisals };
+  }
+
+  truncate(length: number): void {
+    this.past = this.onnx.truncatePast(this.past, length);
+  }
+
+  dispose(): Promise<void> {
+    return this.onnx.dispose();
+  }
+}
+
+/** A graph input or output as onnxruntime's session metadata (or the compiler's ONNX reader) describes it. */
+export interface IoMetadata {
+  readonly name: string;
+  readonly isTensor: boolean;
+  readonly type?: string;
+  readonly shape?: readonly (number | string)[];
+}
+
+/**
+ * Checks a published CodeGen graph's inputs and outputs against config.json (before it is run, or compiled):
+ * one message listing what does not fit.
+ */
+export function checkSignature(
+  io: { readonly inputs: readonly IoMetadata[]; readonly outputs: readonly IoMetadata[] },
   config: CodeGenConfig,
   file: string,
 ): { layout: 'newer' | 'merged'; kvType: 'float32' | 'float16'; hasPositionIds: boolean; logitsWidthChecked: boolean } {
-  const inputs = new Map(session.inputMetadata.map((m) => [m.name, m]));
-  const outputs = new Set(session.outputNames);
+  const inputs = new Map(io.inputs.map((m) => [m.name, m]));
+  const outputs = new Set(io.outputs.map((m) => m.name));
   const problems: string[] = [];
   for (const name of ['input_ids', 'attention_mask']) if (!inputs.has(name)) problems.push(`no input "${name}"`);
   if (!outputs.has('logits')) problems.push('no output "logits"');
-  const logitsMeta = session.outputMetadata.find((m) => m.name === 'logits');
-  const logitsWidth = logitsMeta?.isTensor ? logitsMeta.shape[logitsMeta.shape.length - 1] : undefined;
+  const logitsMeta = io.outputs.find((m) => m.name === 'logits');
+  const logitsWidth = logitsMeta?.isTensor && logitsMeta.shape ? logitsMeta.shape[logitsMeta.shape.length - 1] : undefined;
   if (typeof logitsWidth === 'number' && logitsWidth !== config.vocabSize) {
     problems.push(`its logits are ${logitsWidth} wide, but config.json has vocab_size ${config.vocabSize}`);
   }
@@ -167,7 +250,7 @@ function checkSignature(
         continue;
       }
       if (!outputs.has(`present.${i}.${kind}`)) problems.push(`no output "present.${i}.${kind}"`);
-      if (meta.isTensor) {
+      if (meta.isTensor && meta.shape) {
         if (meta.type === 'float16') kvType = 'float16';
         else if (meta.type !== 'float32') problems.push(`past_key_values.${i}.${kind} has type ${meta.type}`);
         const [, heads, , dim] = meta.shape;

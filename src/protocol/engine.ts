@@ -22,16 +22,39 @@ export interface LoadOptions {
    * short alias (`fp32`, `int8`, `quantized`, `q4`, `fp16`, `merged`, ...). Default: the best one present.
    */
   readonly variant?: string;
-  /** onnxruntime intra-op threads; default: onnxruntime's own choice. */
+  /** onnxruntime intra-op threads; default: one per physical core. */
   readonly threads?: number;
+  /**
+   * Compile a published fp32 folder into the fast graph of the precision asked for (`fp32`, `fp16`, `int8`,
+   * `int4`; fp32 when no variant is given), once, into `compiledCache`. Default true; false runs the published
+   * files as they are.
+   */
+  readonly compile?: boolean;
+  /** Where compiled graphs are kept; default $CODEGEN_MT_CACHE, else ~/.cache/codegen-mt/compiled. */
+  readonly compiledCache?: string;
+}
+
+export interface LoadProgress {
+  /** `compiling` happens once per model and precision; `loading` every time. */
+  readonly phase: 'compiling' | 'loading';
+  /** 0..1 within the phase. */
+  readonly fraction: number;
+  readonly message: string;
+}
+
+export interface LoadCallbacks {
+  readonly onProgress?: (progress: LoadProgress) => void;
 }
 
 export interface ModelInfo {
   readonly modelDir: string;
   readonly variant: string;
   readonly onnxFile: string;
-  readonly layout: 'newer' | 'merged';
+  /** `compiled`: a graph of codegen-mt's compiler; otherwise the published file's layout, run as it is. */
+  readonly layout: 'compiled' | 'newer' | 'merged';
   readonly availableVariants: readonly string[];
+  /** For compiled graphs: the precision, the published file it came from, and whether this load compiled it. */
+  readonly compiled?: { readonly precision: 'fp32' | 'fp16' | 'int8' | 'int4'; readonly source: string; readonly compiledNow: boolean; readonly compileMs: number };
   readonly nLayer: number;
   readonly nHead: number;
   readonly headDim: number;
@@ -139,7 +162,7 @@ export interface GenerateCallbacks {
 
 /** The engine, in this process (CLI, tests) or behind a worker client (the extension). */
 export interface Engine {
-  load(options: LoadOptions): Promise<ModelInfo>;
+  load(options: LoadOptions, callbacks?: LoadCallbacks): Promise<ModelInfo>;
   tokenize(text: string): Promise<TokenId[]>;
   generate(request: GenerateRequest, callbacks?: GenerateCallbacks): Promise<GenerateResult>;
   perplexity(request: PerplexityRequest, signal?: AbortSignal): Promise<PerplexityResult>;

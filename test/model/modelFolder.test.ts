@@ -20,30 +20,42 @@ async function loadError(modelDir: string, variant?: string): Promise<EngineErro
   assert.fail(`${modelDir} loaded`);
 }
 
-test('the default variant is onnx/model.onnx; others by stem or alias', async () => {
+test('the default is the fp32 graph compiled from onnx/model.onnx; published files by stem or alias', async () => {
   const engine = new LocalEngine();
   const info = await engine.load({ modelDir: MODEL_DIR });
-  assert.equal(info.variant, 'model');
-  assert.equal(info.layout, 'newer');
-  assert.deepEqual(info.availableVariants, ['model', 'decoder_model_merged']);
-  assert.equal((await engine.load({ modelDir: MODEL_DIR, variant: 'merged' })).variant, 'decoder_model_merged');
-  assert.equal((await engine.load({ modelDir: MODEL_DIR, variant: 'fp32' })).variant, 'model');
+  assert.equal(info.variant, 'fp32');
+  assert.equal(info.layout, 'compiled');
+  assert.equal(info.compiled?.source, path.join(MODEL_DIR, 'onnx', 'model.onnx'));
+  assert.deepEqual(info.availableVariants, ['fp32', 'fp16', 'int8', 'int4', 'model', 'decoder_model_merged']);
+  const merged = await engine.load({ modelDir: MODEL_DIR, variant: 'merged' });
+  assert.equal(merged.variant, 'decoder_model_merged');
+  assert.equal(merged.layout, 'merged');
+  assert.equal((await engine.load({ modelDir: MODEL_DIR, variant: 'model' })).layout, 'newer');
+  // Without compiling, precisions name the published files.
+  const published = await engine.load({ modelDir: MODEL_DIR, variant: 'fp32', compile: false });
+  assert.equal(published.variant, 'model');
+  assert.equal(published.layout, 'newer');
+  assert.equal((await engine.load({ modelDir: MODEL_DIR, compile: false })).variant, 'model');
   await engine.dispose();
 });
 
-test('a folder with only the older layout is found and used', async () => {
+test('a folder with only the older layout is compiled from it, or used as it is', async () => {
   const dir = scratchModelCopy();
   fs.rmSync(path.join(dir, 'onnx', 'model.onnx'));
   const engine = new LocalEngine();
   const info = await engine.load({ modelDir: dir });
-  assert.equal(info.variant, 'decoder_model_merged');
-  assert.equal(info.layout, 'merged');
+  assert.equal(info.layout, 'compiled');
+  assert.equal(info.compiled?.source, path.join(dir, 'onnx', 'decoder_model_merged.onnx'));
+  const asIs = await engine.load({ modelDir: dir, compile: false });
+  assert.equal(asIs.variant, 'decoder_model_merged');
+  assert.equal(asIs.layout, 'merged');
   await engine.dispose();
   // A variant file named like a quantized one is picked by its name.
   fs.copyFileSync(path.join(dir, 'onnx', 'decoder_model_merged.onnx'), path.join(dir, 'onnx', 'model_int8.onnx'));
   const e2 = new LocalEngine();
-  assert.equal((await e2.load({ modelDir: dir })).variant, 'model_int8');
-  assert.equal((await e2.load({ modelDir: dir, variant: 'int8' })).onnxFile, path.join(dir, 'onnx', 'model_int8.onnx'));
+  assert.equal((await e2.load({ modelDir: dir, compile: false })).variant, 'model_int8');
+  assert.equal((await e2.load({ modelDir: dir, variant: 'int8', compile: false })).onnxFile, path.join(dir, 'onnx', 'model_int8.onnx'));
+  assert.equal((await e2.load({ modelDir: dir, variant: 'model_int8' })).layout, 'merged');
   await e2.dispose();
 });
 

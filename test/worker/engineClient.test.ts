@@ -22,7 +22,7 @@ const request: GenerateRequest = {
 
 test('the worker gives the same results as the in-process engine, streamed', async () => {
   const info = await client.load({ modelDir: MODEL_DIR });
-  assert.equal(info.variant, 'model');
+  assert.equal(info.variant, 'fp32');
   assert.notEqual(client.pid, process.pid);
   const deltas: string[] = [];
   const remote = await client.generate(request, { onDelta: (d) => deltas.push(d) });

@@ -1,7 +1,6 @@
-// Next-token selection: ids the tokenizer cannot produce are suppressed, then greedy (temperature 0) or
-// temperature + nucleus (top-p) sampling, in that order as in Hugging Face's warpers, with a seedable RNG.
+// Token selection from a processed row of logits (see logitsProcessors.ts): greedy when the temperature is 0,
+// otherwise one draw from the row's softmax with a seedable RNG, so that a seed reproduces a sample.
 import type { TokenId } from '../../protocol/engine';
-import { TOKENIZER_VOCAB_SIZE } from '../tokenizer';
 
 /** mulberry32: a small, fast, seedable PRNG; the same seed gives the same stream everywhere. */
 export class SeededRandom {
@@ -18,90 +17,52 @@ export class SeededRandom {
   }
 }
 
-export interface SamplerOptions {
-  readonly temperature: number;
-  readonly topP: number;
+/** Picks one token id (an index of the row) from a processed row of logits; the row is read, never written. */
+export interface Sampler {
+  select(logits: Float32Array): TokenId;
 }
 
-/**
- * Picks the next token from one row of logits (length >= 50295; entries beyond the tokenizer's vocabulary are
- * never chosen). The row is read, never written.
- */
-export class TokenSampler {
-  private readonly probs = new Float32Array(TOKENIZER_VOCAB_SIZE);
+/** The argmax; the lowest id among equal maxima. */
+export class GreedySampler implements Sampler {
+  select(logits: Float32Array): TokenId {
+    let best = 0;
+    for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
+    return best;
+  }
+}
 
-  constructor(
-    private readonly options: SamplerOptions,
-    private readonly random: SeededRandom,
-  ) {}
+/** One draw from softmax(row), walking the ids in order; -Infinity entries have probability 0. */
+export class MultinomialSampler implements Sampler {
+  private probs = new Float32Array(0);
+
+  constructor(private readonly random: SeededRandom) {}
 
   select(logits: Float32Array): TokenId {
-    const n = TOKENIZER_VOCAB_SIZE; // suppress ids >= 50295: the model has 51200 outputs, the tokenizer fewer
-    let best = 0;
-    for (let i = 1; i < n; i++) if (logits[i] > logits[best]) best = i;
-    if (this.options.temperature === 0) return best;
-
-    const invT = 1 / this.options.temperature;
-    const max = logits[best];
+    const n = logits.length;
+    let max = -Infinity;
+    for (let i = 0; i < n; i++) if (logits[i] > max) max = logits[i];
+    if (max === -Infinity) return 0; // nothing can be drawn; processors never leave a row like this
+    if (this.probs.length < n) this.probs = new Float32Array(n);
     const probs = this.probs;
     let sum = 0;
+    let last = 0;
     for (let i = 0; i < n; i++) {
-      const p = Math.exp((logits[i] - max) * invT);
-      probs[i] = p;
+      const p = (probs[i] = Math.exp(logits[i] - max));
+      if (p > 0) last = i;
       sum += p;
     }
-    if (this.options.topP >= 1) return this.drawFromAll(sum);
-    const nucleus = this.nucleus(sum);
-    let mass = 0;
-    for (const i of nucleus) mass += probs[i];
-    let r = this.random.next() * mass;
-    for (const i of nucleus) {
+    let r = this.random.next() * sum;
+    for (let i = 0; i < n; i++) {
       r -= probs[i];
       if (r < 0) return i;
     }
-    return nucleus[nucleus.length - 1];
+    return last; // r * sum rounded up to the whole mass: the last id that can be drawn
   }
+}
 
-  private drawFromAll(sum: number): TokenId {
-    let r = this.random.next() * sum;
-    for (let i = 0; i < this.probs.length; i++) {
-      r -= this.probs[i];
-      if (r < 0) return i;
-    }
-    return this.probs.length - 1;
-  }
-
-  /**
-   * The smallest set of most probable ids whose mass reaches topP, most probable first. Instead of sorting all
-   * 50k entries, only ids above a threshold are sorted; the threshold is lowered until they hold enough mass,
-   * which gives exactly the same set (everything below the threshold is less probable than all above it).
-   */
-  private nucleus(sum: number): number[] {
-    const probs = this.probs;
-    const target = this.options.topP * sum;
-    for (let threshold = 1e-3 * sum; ; threshold /= 16) {
-      const candidates: number[] = [];
-      let mass = 0;
-      for (let i = 0; i < probs.length; i++) {
-        if (probs[i] >= threshold) {
-          candidates.push(i);
-          mass += probs[i];
-        }
-      }
-      if (mass >= target || threshold === 0 || candidates.length === probs.length) {
-        candidates.sort((a, b) => probs[b] - probs[a] || a - b);
-        const kept: number[] = [];
-        let acc = 0;
-        for (const i of candidates) {
-          kept.push(i);
-          acc += probs[i];
-          if (acc >= target) break;
-        }
-        return kept;
-      }
-      if (threshold < Number.MIN_VALUE * 16) threshold = 0;
-    }
-  }
+/** Greedy when the temperature is 0, else multinomial with the given RNG. */
+export function createSampler(options: { readonly temperature: number }, random: SeededRandom): Sampler {
+  return options.temperature === 0 ? new GreedySampler() : new MultinomialSampler(random);
 }
 
 /** ln(sum(exp(row))) over a whole row, stably. */

@@ -1,0 +1,119 @@
+// Runs a graph made by the compiler (compiler/graphBuilder.ts). Its keys and values live in one buffer per layer,
+// owned here and passed in as the past (onnxruntime reads inputs in place; the attention reads only the valid
+// positions); each run returns just the new tokens' keys and values, appended here. So a decode step copies a few
+// kilobytes, never the cache, and forgetting a tail is setting a length.
+import * as ort from 'onnxruntime-node';
+import type { TokenId } from '../protocol/engine';
+import { EngineError } from '../protocol/errors';
+import type { Decoder, DecoderOutput } from './decoder';
+import type { CodeGenConfig } from './modelFolder';
+import { createSession } from './onnx';
+
+/**
+ * The KV buffers grow in steps of this many tokens: the attention reads the whole buffer (positions past the
+ * tokens held are masked), so a tight buffer keeps a step's cost at the tokens actually held; growing copies the
+ * buffers once per step of tokens.
+ */
+const CAPACITY_STEP = 64;
+
+export class CompiledDecoder implements Decoder {
+  readonly layout = 'compiled';
+  readonly kvType = 'float32';
+  private tokens = 0;
+  private capacity = 0;
+  private kv: ort.Tensor[] = [];
+
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    private readonly config: CodeGenConfig,
+    private readonly cacheHeadDim: number,
+    readonly logitsWidth: number,
+  ) {}
+
+  static async open(file: string, config: CodeGenConfig, threads?: number): Promise<CompiledDecoder> {
+    const session = await createSession(file, threads);
+    const past = session.inputMetadata.find((m) => m.name === 'past_values.0');
+    const logits = session.outputMetadata.find((m) => m.name === 'logits');
+    const dim = past?.isTensor ? past.shape[3] : undefined;
+    const width = logits?.isTensor ? logits.shape[1] : undefined;
+    const layers = session.inputNames.filter((n) => /^past_values\.\d+$/.test(n)).length;
+    if (typeof dim !== 'number' || typeof width !== 'number' || layers !== config.nLayer || !session.outputNames.includes('token_logprobs')) {
+      await session.release();
+      throw new EngineError('invalid-model', `${file} is not a graph made by codegen-mt optimize for this config.json: compile it again (codegen-mt optimize).`);
+    }
+    return new CompiledDecoder(session, config, dim, width);
+  }
+
+  get length(): number {
+    return this.tokens;
+  }
+
+  async feed(ids: readonly TokenId[], wantSurprisals: boolean): Promise<DecoderOutput> {
+    const total = this.tokens + ids.length;
+    if (total > this.config.nPositions) throw new EngineError('internal', `the context would exceed ${this.config.nPositions} positions`);
+    // Grown when full, shrunk after a big truncation (a shorter context should not pay for a longer one's buffer).
+    if (total > this.capacity || this.capacity - total > 4 * CAPACITY_STEP) this.resize(total);
+    const feeds: Record<string, ort.Tensor> = {
+      input_ids: new ort.Tensor('int64', BigInt64Array.from(ids, BigInt), [1, ids.length]),
+      past_length: new ort.Tensor('int64', BigInt64Array.of(BigInt(this.tokens)), [1]),
+    };
+    for (let i = 0; i < this.config.nLayer; i++) {
+      feeds[`past_keys_t.${i}`] = this.kv[2 * i];
+      feeds[`past_values.${i}`] = this.kv[2 * i + 1];
+    }
+    const out = await this.session.run(feeds);
+    const H = this.config.nHead;
+    const Dp = this.cacheHeadDim;
+    const S = ids.length;
+    const C = this.capacity;
+    const P = this.tokens;
+    for (let i = 0; i < this.config.nLayer; i++) {
+      // Keys are kept transposed, [H, Dp, C]: each (head, dim) row gets S new positions.
+      const keysT = this.kv[2 * i].data as Float32Array;
+      const newKeys = out[`new_keys_t.${i}`].data as Float32Array;
+      for (let r = 0; r < H * Dp; r++) keysT.set(newKeys.subarray(r * S, (r + 1) * S), r * C + P);
+      const values = this.kv[2 * i + 1].data as Float32Array;
+      const newValues = out[`new_values.${i}`].data as Float32Array;
+      for (let h = 0; h < H; h++) values.set(newValues.subarray(h * S * Dp, (h + 1) * S * Dp), (h * C + P) * Dp);
+    }
+    this.tokens = total;
+    const logprobs = out.token_logprobs.data as Float32Array;
+    let innerSurprisals = new Float32Array(0);
+    if (wantSurprisals) {
+      innerSurprisals = new Float32Array(logprobs.length);
+      for (let j = 0; j < logprobs.length; j++) innerSurprisals[j] = -logprobs[j];
+    }
+    return { logits: out.logits.data as Float32Array, innerSurprisals };
+  }
+
+  truncate(length: number): void {
+    this.tokens = Math.min(this.tokens, Math.max(0, length));
+  }
+
+  async dispose(): Promise<void> {
+    this.kv = [];
+    await this.session.release();
+  }
+
+  /** Reallocates the buffers to hold `needed` tokens (rounded up to a step), keeping the tokens they hold. */
+  private resize(needed: number): void {
+    const capacity = Math.min(Math.max(1, Math.ceil(needed / CAPACITY_STEP)) * CAPACITY_STEP, this.config.nPositions);
+    const H = this.config.nHead;
+    const Dp = this.cacheHeadDim;
+    const [oldKeys, oldValues] = [this.kv.filter((_, j) => j % 2 === 0), this.kv.filter((_, j) => j % 2 === 1)];
+    const kv: ort.Tensor[] = [];
+    for (let i = 0; i < this.config.nLayer; i++) {
+      const keysT = new Float32Array(H * Dp * capacity);
+      const values = new Float32Array(H * capacity * Dp);
+      const [k, v] = [oldKeys[i]?.data as Float32Array | undefined, oldValues[i]?.data as Float32Array | undefined];
+      const kept = this.tokens;
+      if (k && v && kept > 0) {
+        for (let r = 0; r < H * Dp; r++) keysT.set(k.subarray(r * this.capacity, r * this.capacity + kept), r * capacity);
+        for (let h = 0; h < H; h++) values.set(v.subarray(h * this.capacity * Dp, (h * this.capacity + kept) * Dp), h * capacity * Dp);
+      }
+      kv.push(new ort.Tensor('float32', keysT, [1, H, Dp, capacity]), new ort.Tensor('float32', values, [1, H, capacity, Dp]));
+    }
+    this.kv = kv;
+    this.capacity = capacity;
+  }
+}

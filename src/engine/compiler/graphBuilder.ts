@@ -1,0 +1,247 @@
+// Builds a CodeGen decoder graph for onnxruntime's CPU, fresh from the architecture (CODEGEN.md) and a set of
+// weights: fused com.microsoft operators, a KV buffer per layer that the caller owns and the attention reads in
+// place, and outputs limited to what decoding and perplexity read.
+//
+// Per block (x = LayerNorm(h)):  qkv = x Wqkv  ->  RotaryEmbedding (GPT-J interleaved, on the first rotary_dim
+// dims) of q and k  ->  attention over the caller's past buffers and the new tokens  ->  out_proj;  mlp = fc_out(FastGelu(fc_in x + b));
+// then SkipLayerNormalization gives both the next block's x and h + attn + mlp (+ fc_out's bias).
+// The qkv weight's columns are reordered from CodeGen's four (q, v, k) quarters to [q | k | v], heads in order.
+import type { CodeGenConfig } from '../modelFolder';
+import { DataType, GraphWriter } from './onnxFormat';
+import { quantizeBlockwise, toHalf } from './quantize';
+import { innerSize, type CodeGenWeights } from './weights';
+import { TOKENIZER_VOCAB_SIZE } from '../tokenizer';
+
+export const PRECISIONS = ['fp32', 'fp16', 'int8', 'int4'] as const;
+export type Precision = (typeof PRECISIONS)[number];
+
+/** CodeGen's fixed model-parallel split of the qkv projection. */
+const MP_NUM = 4;
+const BLOCK_SIZE = 32;
+/** Head and rotary sizes are padded to multiples of 16 (what onnxruntime's fused CPU kernels accept). */
+const GQA_MULTIPLE = 16;
+
+export interface GraphShape {
+  /** Head size in the graph (the model's, padded with zeros up to what the fused attention accepts). */
+  readonly cacheHeadDim: number;
+  /** Width of the logits: the tokenizer's vocabulary. */
+  readonly logitsWidth: number;
+}
+
+export function graphShape(config: CodeGenConfig): GraphShape & { rotaryDim: number } {
+  const roundUp = (n: number): number => Math.ceil(n / GQA_MULTIPLE) * GQA_MULTIPLE;
+  const rotaryDim = roundUp(config.rotaryDim);
+  return { cacheHeadDim: roundUp(Math.max(config.headDim, rotaryDim)), rotaryDim, logitsWidth: TOKENIZER_VOCAB_SIZE };
+}
+
+export interface BuildProgress {
+  /** Layers done, of n_layer + 1 (the last step is the lm_head). */
+  readonly done: number;
+  readonly total: number;
+}
+
+/** Adds the whole decoder to `g`. Weights are converted one tensor at a time and written out at once. */
+export async function buildDecoderGraph(g: GraphWriter, config: CodeGenConfig, weights: CodeGenWeights, precision: Precision, onProgress?: (p: BuildProgress) => void): Promise<void> {
+  const E = config.nEmbd;
+  const H = config.nHead;
+  const D = config.headDim;
+  const I = innerSize(config);
+  const { cacheHeadDim: Dp, rotaryDim: Rp, logitsWidth: Vt } = graphShape(config);
+  const eps = config.layerNormEpsilon;
+  const linear = new LinearEmitter(g, precision);
+
+  g.inputs.push({ name: 'input_ids', dataType: DataType.INT64, shape: [1, 'sequence'] });
+  g.inputs.push({ name: 'past_length', dataType: DataType.INT64, shape: [1] });
+  for (let i = 0; i < config.nLayer; i++) {
+    // Keys transposed, so that q k^T reads them as they lie; the buffers' last positions past past_length are unused.
+    g.inputs.push({ name: `past_keys_t.${i}`, dataType: DataType.FLOAT, shape: [1, H, Dp, 'capacity'] });
+    g.inputs.push({ name: `past_values.${i}`, dataType: DataType.FLOAT, shape: [1, H, 'capacity', Dp] });
+  }
+
+  // Embedding: only the tokenizer's rows; half precision beside quantized weights (its rows are read, not multiplied).
+  const wte = weights.embedding().subarray(0, Vt * E);
+  let h: string;
+  if (precision === 'fp32') {
+    h = g.node('Gather', [g.floats('wte', wte, [Vt, E]), 'input_ids'])[0];
+  } else {
+    const table = g.initializer({ name: 'wte', dataType: DataType.FLOAT16, dims: [Vt, E], data: bytesOf(toHalf(wte)) });
+    h = g.node('Cast', [g.node('Gather', [table, 'input_ids'])[0]], { attrs: { to: { int: DataType.FLOAT } } })[0];
+  }
+  weights.release?.('transformer.wte.weight');
+
+  const cos = new Float32Array(config.nPositions * (Rp / 2));
+  const sin = new Float32Array(config.nPositions * (Rp / 2));
+  for (let p = 0; p < config.nPositions; p++) {
+    for (let i = 0; i < Rp / 2; i++) {
+      // Pairs past the model's rotary_dim are padding: rotated by angle 0, i.e. passed through.
+      const angle = i < config.rotaryDim / 2 ? p * Math.pow(10000, (-2 * i) / config.rotaryDim) : 0;
+      cos[p * (Rp / 2) + i] = Math.cos(angle);
+      sin[p * (Rp / 2) + i] = Math.sin(angle);
+    }
+  }
+  const cosCache = g.floats('rotary_cos', cos, [config.nPositions, Rp / 2]);
+  const sinCache = g.floats('rotary_sin', sin, [config.nPositions, Rp / 2]);
+
+  // Attention reads the caller's buffers in place (onnxruntime takes inputs without copying) and returns only the
+  // new tokens' keys and values, which the caller appends: onnxruntime-node copies every output into fresh
+  // JavaScript memory, and its fused attention copies its whole past into a new present on every run, so either
+  // would copy the cache per token. Masks, computed once per run: past positions at or beyond past_length, and
+  // the causal order among the new tokens.
+  const axis1 = g.int64s('axis_1', [1]);
+  const axis2 = g.int64s('axis_2', [2]);
+  const axis3 = g.int64s('axis_3', [3]);
+  const zero = g.int64s('zero', [0]);
+  const one = g.int64s('one', [1]);
+  const intMax = g.int64s('int_max', [2 ** 62]);
+  const scalarZero = g.int64s('scalar_zero', [0], []);
+  const scalarOne = g.int64s('scalar_one', [1], []);
+  const minusInf = g.floats('minus_inf', Float32Array.of(-Infinity), []);
+  const floatZero = g.floats('float_zero', Float32Array.of(0), []);
+  const shapeOf = (name: string, index: number): string => g.node('Gather', [g.node('Shape', [name])[0], g.int64s(`index_${name}_${index}`, [index])])[0];
+  const scalar = (t: string): string => g.node('Squeeze', [t, zero])[0];
+  const seqLength = shapeOf('input_ids', 1);
+  const capacity = shapeOf('past_values.0', 2);
+  const newPositions = g.node('Range', [scalarZero, scalar(seqLength), scalarOne])[0];
+  const positionIds = g.node('Unsqueeze', [g.node('Add', [newPositions, 'past_length'])[0], zero])[0]; // [1, S]
+  const pastPositions = g.node('Range', [scalarZero, scalar(capacity), scalarOne])[0];
+  const pastMask = g.node('Where', [g.node('Less', [pastPositions, 'past_length'])[0], floatZero, minusInf])[0]; // [C]
+  const causal = g.node('LessOrEqual', [g.node('Unsqueeze', [newPositions, zero])[0], g.node('Unsqueeze', [newPositions, one])[0]])[0];
+  const newMask = g.node('Where', [causal, floatZero, minusInf])[0]; // [S, S]: key j visible to query i when j <= i
+  const headsShape = g.node('Concat', [one, seqLength, g.int64s('heads', [H]), g.int64s('head_dim', [Dp])], { attrs: { axis: { int: 0 } } })[0];
+  const mergedShape = g.node('Concat', [one, seqLength, g.int64s('width', [H * Dp])], { attrs: { axis: { int: 0 } } })[0];
+  const queryScale = g.floats('query_scale', Float32Array.of(1 / Math.sqrt(D)), []);
+  const rotary = (t: string): string =>
+    g.node('RotaryEmbedding', [t, positionIds, cosCache, sinCache], {
+      domain: 'com.microsoft',
+      attrs: { interleaved: { int: 1 }, num_heads: { int: H }, rotary_embedding_dim: { int: Rp } },
+    })[0];
+  const attention = (i: number, qkv: string): string => {
+    const [q, k, v] = g.node('Split', [qkv], { outputs: 3, attrs: { axis: { int: 2 } } });
+    const heads = (t: string, perm: number[]): string => g.node('Transpose', [g.node('Reshape', [t, headsShape])[0]], { attrs: { perm: { ints: perm } } })[0];
+    const q4 = g.node('Mul', [heads(rotary(q), [0, 2, 1, 3]), queryScale])[0]; // [1, H, S, Dp]
+    const kT = g.node('Transpose', [g.node('Reshape', [rotary(k), headsShape])[0]], { outputs: [`new_keys_t.${i}`], attrs: { perm: { ints: [0, 2, 3, 1] } } })[0]; // [1, H, Dp, S]
+    const v4 = g.node('Transpose', [g.node('Reshape', [v, headsShape])[0]], { outputs: [`new_values.${i}`], attrs: { perm: { ints: [0, 2, 1, 3] } } })[0]; // [1, H, S, Dp]
+    const pastScores = g.node('Add', [g.node('MatMul', [q4, `past_keys_t.${i}`])[0], pastMask])[0]; // [1, H, S, C]
+    const newScores = g.node('Add', [g.node('MatMul', [q4, kT])[0], newMask])[0]; // [1, H, S, S]
+    const probs = g.node('Softmax', [g.node('Concat', [pastScores, newScores], { attrs: { axis: { int: 3 } } })[0]], { attrs: { axis: { int: -1 } } })[0];
+    const pastProbs = g.node('Slice', [probs, zero, capacity, axis3])[0];
+    const newProbs = g.node('Slice', [probs, capacity, intMax, axis3])[0];
+    const mixed = g.node('Add', [g.node('MatMul', [pastProbs, `past_values.${i}`])[0], g.node('MatMul', [newProbs, v4])[0]])[0];
+    return g.node('Reshape', [g.node('Transpose', [mixed], { attrs: { perm: { ints: [0, 2, 1, 3] } } })[0], mergedShape])[0];
+  };
+
+  const ln = (name: string): [string, string] => [g.floats(`${name}.weight`, weights.vector(`${name}.weight`), [E]), g.floats(`${name}.bias`, weights.vector(`${name}.bias`), [E])];
+  let x = g.node('LayerNormalization', [h, ...ln('transformer.h.0.ln_1')], { attrs: { axis: { int: -1 }, epsilon: { float: eps } } })[0];
+
+  for (let i = 0; i < config.nLayer; i++) {
+    const p = `transformer.h.${i}`;
+    const qkvWeight = packQkv(weights.linear(`${p}.attn.qkv_proj`), E, H, D, Dp);
+    const qkv = linear.emit(x, qkvWeight, E, 3 * H * Dp, `${p}.attn.qkv_proj`);
+    const attn = attention(i, qkv);
+    const outWeight = padRows(weights.linear(`${p}.attn.out_proj`), H, D, Dp, E);
+    const attnOut = linear.emit(attn, outWeight, H * Dp, E, `${p}.attn.out_proj`);
+    const fcIn = linear.emit(x, weights.linear(`${p}.mlp.fc_in`), E, I, `${p}.mlp.fc_in`);
+    const gelu = g.node('FastGelu', [fcIn, g.floats(`${p}.mlp.fc_in.bias`, weights.vector(`${p}.mlp.fc_in.bias`), [I])], { domain: 'com.microsoft' })[0];
+    const fcOut = linear.emit(gelu, weights.linear(`${p}.mlp.fc_out`), I, E, `${p}.mlp.fc_out`);
+    const branches = g.node('Add', [attnOut, fcOut])[0];
+    const next = i + 1 < config.nLayer ? `transformer.h.${i + 1}.ln_1` : 'transformer.ln_f';
+    const fcOutBias = g.floats(`${p}.mlp.fc_out.bias`, weights.vector(`${p}.mlp.fc_out.bias`), [E]);
+    const [nx, , , nh] = g.node('SkipLayerNormalization', [branches, h, ...ln(next), fcOutBias], { outputs: 4, domain: 'com.microsoft', attrs: { epsilon: { float: eps } } });
+    x = nx;
+    h = nh;
+    onProgress?.({ done: i + 1, total: config.nLayer + 1 });
+    // Let the event loop breathe between layers (the engine process answers liveness pings meanwhile).
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+
+  // lm_head over the tokenizer's rows only; the outputs are the last position's logits and, for the positions
+  // before it, the log-probability of the token that actually follows (all that perplexity needs).
+  const lmWeight = sliceColumns(weights.linear('lm_head'), E, config.vocabSize, Vt);
+  const lmBias = weights.vector('lm_head.bias').subarray(0, Vt);
+  const logitsAll = g.node('Add', [linear.emit(x, lmWeight, E, Vt, 'lm_head'), g.floats('lm_head.bias', lmBias, [Vt])])[0];
+  const minusOne = g.int64s('minus_1', [-1]);
+  const last = g.node('Slice', [logitsAll, minusOne, intMax, axis1])[0];
+  g.node('Reshape', [last, g.int64s('logits_shape', [1, Vt])], { outputs: ['logits'] });
+  const inner = g.node('Slice', [logitsAll, zero, minusOne, axis1])[0];
+  const nextIds = g.node('Slice', ['input_ids', one, intMax, axis1])[0];
+  const picked = g.node('GatherElements', [inner, g.node('Unsqueeze', [nextIds, axis2])[0]], { attrs: { axis: { int: 2 } } })[0];
+  const norm = g.node('ReduceLogSumExp', [inner], { attrs: { axes: { ints: [2] }, keepdims: { int: 1 } } })[0];
+  g.node('Squeeze', [g.node('Sub', [picked, norm])[0], axis2], { outputs: ['token_logprobs'] });
+  onProgress?.({ done: config.nLayer + 1, total: config.nLayer + 1 });
+
+  g.outputs.push({ name: 'logits', dataType: DataType.FLOAT, shape: [1, Vt] });
+  g.outputs.push({ name: 'token_logprobs', dataType: DataType.FLOAT, shape: [1, 'sequence_minus_1'] });
+  for (let i = 0; i < config.nLayer; i++) {
+    g.outputs.push({ name: `new_keys_t.${i}`, dataType: DataType.FLOAT, shape: [1, H, Dp, 'sequence'] });
+    g.outputs.push({ name: `new_values.${i}`, dataType: DataType.FLOAT, shape: [1, H, 'sequence', Dp] });
+  }
+}
+
+/** MatMul in the chosen precision. */
+class LinearEmitter {
+  constructor(
+    private readonly g: GraphWriter,
+    private readonly precision: Precision,
+  ) {}
+
+  emit(input: string, weight: Float32Array, K: number, N: number, name: string): string {
+    const g = this.g;
+    if (this.precision === 'fp32') return g.node('MatMul', [input, g.floats(`${name}.weight`, weight, [K, N])])[0];
+    if (this.precision === 'fp16') {
+      // Stored in half precision; onnxruntime's CPU widens it once at load (it has no fast fp16 matrix product on x86).
+      const w = g.initializer({ name: `${name}.weight`, dataType: DataType.FLOAT16, dims: [K, N], data: bytesOf(toHalf(weight)) });
+      return g.node('MatMul', [input, g.node('Cast', [w], { attrs: { to: { int: DataType.FLOAT } } })[0]])[0];
+    }
+    const bits = this.precision === 'int8' ? 8 : 4;
+    const q = quantizeBlockwise(weight, K, N, bits, BLOCK_SIZE);
+    const b = g.initializer({ name: `${name}.qweight`, dataType: DataType.UINT8, dims: [N, q.blocks, (BLOCK_SIZE * bits) / 8], data: q.packed });
+    const scales = g.floats(`${name}.scales`, q.scales, [N * q.blocks]);
+    const zeros = g.initializer({ name: `${name}.zero_points`, dataType: DataType.UINT8, dims: [q.zeroPoints.length], data: q.zeroPoints });
+    return g.node('MatMulNBits', [input, b, scales, zeros], {
+      domain: 'com.microsoft',
+      // accuracy_level 4: activations are quantized to int8 per block, so the product runs on integer dot products.
+      attrs: { K: { int: K }, N: { int: N }, bits: { int: bits }, block_size: { int: BLOCK_SIZE }, accuracy_level: { int: 4 } },
+    })[0];
+  }
+}
+
+/**
+ * CodeGen's qkv_proj output, [E, 3E]: four quarters, each q | v | k of n_head/4 heads. Returns [E, 3 * H * Dp]
+ * laid out q | k | v, heads in order, each head padded with zero columns from D to Dp.
+ */
+export function packQkv(w: Float32Array, E: number, H: number, D: number, Dp: number): Float32Array {
+  const out = new Float32Array(E * 3 * H * Dp);
+  const quarter = (3 * E) / MP_NUM;
+  const local = E / MP_NUM;
+  const partOf = [0, 2, 1]; // within a quarter: q, v, k -> target blocks q = 0, k = 1, v = 2
+  const width = 3 * H * Dp;
+  for (let c = 0; c < 3 * E; c++) {
+    const j = Math.floor(c / quarter);
+    const within = c % quarter;
+    const part = partOf[Math.floor(within / local)];
+    const r = within % local;
+    const head = j * (H / MP_NUM) + Math.floor(r / D);
+    const target = part * H * Dp + head * Dp + (r % D);
+    for (let e = 0; e < E; e++) out[e * width + target] = w[e * 3 * E + c];
+  }
+  return out;
+}
+
+/** out_proj's [H * D, E] with zero rows for the padded head dimensions: [H * Dp, E]. */
+function padRows(w: Float32Array, H: number, D: number, Dp: number, E: number): Float32Array {
+  if (D === Dp) return w;
+  const out = new Float32Array(H * Dp * E);
+  for (let hd = 0; hd < H; hd++) for (let d = 0; d < D; d++) out.set(w.subarray((hd * D + d) * E, (hd * D + d + 1) * E), (hd * Dp + d) * E);
+  return out;
+}
+
+function sliceColumns(w: Float32Array, rows: number, cols: number, keep: number): Float32Array {
+  if (keep === cols) return w;
+  const out = new Float32Array(rows * keep);
+  for (let r = 0; r < rows; r++) out.set(w.subarray(r * cols, r * cols + keep), r * keep);
+  return out;
+}
+
+function bytesOf(a: Uint16Array | Float32Array): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
