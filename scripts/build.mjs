@@ -23,6 +23,7 @@ const nodeEntries = {
   cli: 'src/cli/main.ts',
   engineWorker: 'src/worker/engineWorker.ts',
   bench: 'bench/bench.ts',
+  quality: 'bench/quality.ts',
 };
 const builds = [
   {

@@ -1,9 +1,11 @@
 // Shared by the CLI's commands: option parsing, reading inputs, opening the engine, Ctrl-C.
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { bundledModelDir } from '../engine/bundledModel';
 import { resolveGenerationConfig } from '../engine/generation/config';
 import { LocalEngine } from '../engine/localEngine';
+import type { LoadProgress } from '../protocol/engine';
 import { EngineError } from '../protocol/errors';
 
 /** A mistake in the command line: printed with a pointer to --help, exit code 2. */
@@ -18,6 +20,8 @@ export const COMMON = {
   model: { type: 'string' },
   variant: { type: 'string' },
   threads: { type: 'string' },
+  'no-compile': { type: 'boolean', default: false },
+  cache: { type: 'string' },
   json: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
@@ -64,14 +68,41 @@ export function textOrFile(values: Values, textName: string, fileName: string): 
   return typeof text === 'string' ? text : readTextFile(file as string, 'file');
 }
 
-export async function openEngine(values: Values): Promise<LocalEngine> {
+export async function openEngine(values: Values, io?: Io): Promise<LocalEngine> {
   const engine = new LocalEngine();
-  await engine.load({
-    modelDir: typeof values.model === 'string' ? values.model : bundledModelDir(),
-    variant: values.variant as string | undefined,
-    threads: numberOption(values, 'threads', true),
-  });
+  await engine.load(
+    {
+      modelDir: typeof values.model === 'string' ? values.model : bundledModelDir(),
+      variant: values.variant as string | undefined,
+      threads: numberOption(values, 'threads', true),
+      compile: !values['no-compile'],
+      ...(typeof values.cache === 'string' ? { compiledCache: path.resolve(values.cache) } : {}),
+    },
+    { onProgress: io ? compileNotice(io) : undefined },
+  );
   return engine;
+}
+
+/** Says once that a model is being compiled (it takes a while only the first time). */
+function compileNotice(io: Io): (p: LoadProgress) => void {
+  let said = false;
+  return (p) => {
+    if (p.phase === 'compiling' && !said) {
+      said = true;
+      io.err(`${p.message.replace(/: [^:]*$/, '')}...\n`);
+    }
+  };
+}
+
+/** Compile progress on stderr: one updating line on a terminal, the start and the end otherwise. */
+export function progressPrinter(io: Io): (p: { fraction: number; message: string }) => void {
+  const tty = process.stderr.isTTY === true;
+  let last = '';
+  return ({ fraction, message }) => {
+    if (tty) io.err(`\r${message}\x1b[K${fraction >= 1 ? '\n' : ''}`);
+    else if (fraction === 0 || fraction >= 1 || message.split(':')[0] !== last) io.err(`${message}\n`);
+    last = message.split(':')[0];
+  };
 }
 
 export interface SamplingOptions {

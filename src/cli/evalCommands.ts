@@ -125,7 +125,7 @@ export async function mtpbCommand(args: string[], io: Io): Promise<number> {
     outDir: (values.out as string | undefined) ?? 'mtpb-results',
   };
   return reported('mtpb', io, async () => {
-    const engine = await openEngine(values);
+    const engine = await openEngine(values, io);
     const { bar, callbacks } = reporting(io, 'mtpb');
     try {
       const info = engine.modelInfo!;
@@ -189,7 +189,7 @@ export async function humanEvalCommand(args: string[], io: Io): Promise<number> 
     canonical: values.canonical === true,
   };
   return reported('humaneval', io, async () => {
-    const engine = options.canonical ? undefined : await openEngine(values);
+    const engine = options.canonical ? undefined : await openEngine(values, io);
     const { bar, callbacks } = reporting(io, 'humaneval');
     try {
       const info = engine?.modelInfo;

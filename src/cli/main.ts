@@ -20,6 +20,7 @@ import {
 } from './common';
 import { downloadCommand, DOWNLOAD_USAGE } from './downloadCommand';
 import { EVAL_USAGE, humanEvalCommand, mtpbCommand } from './evalCommands';
+import { optimizeCommand, OPTIMIZE_USAGE } from './optimizeCommand';
 
 const USAGE = `Usage: codegen-mt <command> [options]
 
@@ -32,11 +33,14 @@ Commands:
                                                         each token's surprisal in nats (-ln p)
   session     --turns-file F [--header-file F]          the paper's multi-turn protocol, one turn per line
               [--max-new-tokens N] [--temperature T] [--top-p P] [--seed S]
-${DOWNLOAD_USAGE}${EVAL_USAGE}
+${DOWNLOAD_USAGE}${EVAL_USAGE}${OPTIMIZE_USAGE}
 Options for every command:
   --model DIR      model folder (config.json + onnx/); default: the bundled test model
-  --variant V      onnx/ file to use (model, model_int8, decoder_model_merged, fp32, int8, q4, ...)
-  --threads N      onnxruntime threads
+  --variant V      precision: fp32 (default), fp16, int8, int4, compiled from the published fp32 file once
+                   and cached; or a published onnx/ file run as it is (model_quantized, model_q4, ...)
+  --no-compile     run the published onnx/ files as they are (fp32 = model.onnx, int8 = model_int8.onnx, ...)
+  --cache DIR      where compiled models are kept (default $CODEGEN_MT_CACHE, else ~/.cache/codegen-mt/compiled)
+  --threads N      onnxruntime threads (default: one per physical core)
   --json           print one JSON object instead of text
   -h, --help       this text
 
@@ -48,7 +52,7 @@ async function tokenizeCommand(args: string[], io: Io): Promise<void> {
   const values = parse(args, { text: { type: 'string' }, file: { type: 'string' } });
   const text = textOrFile(values, 'text', 'file');
   // Tokenizing needs no model; still check --model when given, so a typo does not pass silently.
-  const engine = typeof values.model === 'string' ? await openEngine(values) : new LocalEngine();
+  const engine = typeof values.model === 'string' ? await openEngine(values, io) : new LocalEngine();
   const ids = await engine.tokenize(text);
   await engine.dispose();
   io.out(values.json ? JSON.stringify({ ids }) + '\n' : ids.join(' ') + '\n');
@@ -59,7 +63,7 @@ async function generateCommand(args: string[], io: Io): Promise<void> {
   const prompt = textOrFile(values, 'prompt', 'prompt-file');
   const stop = (values.stop ?? 'turn') as StopMode;
   if (stop !== 'turn' && stop !== 'none') throw new UsageError(`--stop must be "turn" or "none", got "${values.stop}"`);
-  const engine = await openEngine(values);
+  const engine = await openEngine(values, io);
   try {
     const context: PromptContext = { header: '', turns: [], prompt };
     const result = await engine.generate(
@@ -102,7 +106,7 @@ async function perplexityCommand(args: string[], io: Io): Promise<void> {
   if (typeof values.prompt !== 'string') throw new UsageError('--prompt is required');
   const history = typeof values['history-file'] === 'string' ? readTextFile(values['history-file'], 'history file') : '';
   const prompt = values['raw-prompt'] ? values.prompt : formatPrompt(values.prompt);
-  const engine = await openEngine(values);
+  const engine = await openEngine(values, io);
   try {
     // The history as the editor's context is made: its turns (blocks starting at a `#` line after a blank line)
     // can be left out, oldest first, when it is too long; the text before the first is the header, always kept.
@@ -129,7 +133,7 @@ async function sessionCommand(args: string[], io: Io): Promise<void> {
     .filter((l) => l !== '');
   if (prompts.length === 0) throw new UsageError(`${values['turns-file']} has no turns (one natural-language turn per line)`);
   const header = typeof values['header-file'] === 'string' ? readTextFile(values['header-file'], 'header file') : MTPB_HEADER;
-  const engine = await openEngine(values);
+  const engine = await openEngine(values, io);
   try {
     const human = !values.json;
     const result = await runMultiTurn(engine, prompts, {
@@ -177,6 +181,7 @@ const COMMANDS: Record<string, (args: string[], io: Io) => Promise<void | number
   download: downloadCommand,
   mtpb: mtpbCommand,
   humaneval: humanEvalCommand,
+  optimize: optimizeCommand,
 };
 
 /** Runs the CLI; returns the exit code (0 ok, 1 error, 2 usage). */

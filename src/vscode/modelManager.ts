@@ -3,7 +3,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { BUNDLED_MODEL_NAME, bundledModelDir } from '../engine/bundledModel';
-import type { Engine, LoadOptions, ModelInfo } from '../protocol/engine';
+import type { Engine, LoadOptions, LoadProgress, ModelInfo } from '../protocol/engine';
 import type { ModelStatusView } from '../protocol/webview';
 import { EngineClient } from '../worker/engineClient';
 import { listDownloadedModels } from '../download/modelDownloader';
@@ -14,13 +14,37 @@ import { config, MODEL_SETTINGS, fullKey, SETTING } from './settings';
 
 export { SELECT_MODEL_COMMAND };
 
-/** The load options the settings ask for. */
-export function settingsLoadOptions(): LoadOptions {
+/** The load options the settings ask for; compiled models go to the extension's global storage by default. */
+export function settingsLoadOptions(globalStoragePath: string): LoadOptions {
   const c = config();
   const modelDir = c.get<string>(SETTING.modelPath, '').trim() || bundledModelDir();
   const variant = c.get<string>(SETTING.modelVariant, '').trim() || undefined;
   const threads = c.get<number>(SETTING.threads, 0);
-  return { modelDir, variant, threads: threads > 0 ? threads : undefined };
+  const compiledCache = c.get<string>(SETTING.compiledModelCache, '').trim() || path.join(globalStoragePath, 'compiled');
+  return { modelDir, variant, threads: threads > 0 ? threads : undefined, compile: c.get<boolean>(SETTING.compile, true), compiledCache };
+}
+
+/** Shows a compile (first load of a model and precision) as a notification with its progress. */
+function compileProgress(): { onProgress: (p: LoadProgress) => void; done: () => void } {
+  let report: ((fraction: number, message: string) => void) | undefined;
+  let finish: (() => void) | undefined;
+  return {
+    onProgress: (p) => {
+      if (p.phase !== 'compiling') return;
+      if (!report) {
+        let shown = 0;
+        void vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'CodeGen' }, (progress) => {
+          report = (fraction, message) => {
+            progress.report({ message, increment: Math.max(0, fraction * 100 - shown) });
+            shown = Math.max(shown, fraction * 100);
+          };
+          return new Promise<void>((resolve) => (finish = resolve));
+        });
+      }
+      report?.(p.fraction, p.message);
+    },
+    done: () => finish?.(),
+  };
 }
 
 /** What the status bar and the panel call the bundled model: it must never pass for a real one. */
@@ -51,10 +75,13 @@ export class ModelManager implements vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<ModelStatusView>();
   readonly onDidChangeStatus = this.changed.event;
 
-  constructor(private readonly log: vscode.LogOutputChannel) {
+  constructor(
+    private readonly log: vscode.LogOutputChannel,
+    private readonly globalStoragePath: string,
+  ) {
     this.client = new EngineClient({ log: (line) => log.info(line) });
     this.engine = this.client;
-    const options = settingsLoadOptions();
+    const options = settingsLoadOptions(this.globalStoragePath);
     this.current = statusFor(options.modelDir, { state: 'none', message: 'Loads on first use.' }, options.variant);
   }
 
@@ -69,14 +96,16 @@ export class ModelManager implements vscode.Disposable {
 
   /** The model the settings name, loaded (once; again after the settings change). */
   ensureLoaded(): Promise<ModelInfo> {
-    const options = settingsLoadOptions();
+    const options = settingsLoadOptions(this.globalStoragePath);
     const key = JSON.stringify(options);
     if (this.loading && this.loadedKey === key) return this.loading;
     this.loadedKey = key;
     this.setStatus(statusFor(options.modelDir, { state: 'loading' }, options.variant));
     this.log.info(`Loading ${options.modelDir}${options.variant ? ` (${options.variant})` : ''}`);
-    const loading = this.client.load(options).then(
+    const compile = compileProgress();
+    const loading = this.client.load(options, { onProgress: compile.onProgress }).finally(compile.done).then(
       (info) => {
+        if (info.compiled?.compiledNow) this.log.info(`Compiled ${info.compiled.source} to ${info.onnxFile} in ${Math.round(info.compiled.compileMs)} ms`);
         if (this.loading === loading) {
           this.setStatus(statusFor(info.modelDir, { state: 'ready' }, info.variant));
           this.log.info(`Loaded ${info.onnxFile} in ${Math.round(info.loadMs)} ms (${info.layout} layout, ${info.nPositions} positions)`);
@@ -97,12 +126,15 @@ export class ModelManager implements vscode.Disposable {
   }
 
   /** Loads `options` to prove the folder works (the settings are not touched); the settings' model loads next time. */
-  async validate(options: LoadOptions): Promise<ModelInfo> {
+  async validate(requested: LoadOptions): Promise<ModelInfo> {
+    const { compile, compiledCache } = settingsLoadOptions(this.globalStoragePath);
+    const options: LoadOptions = { compile, compiledCache, ...requested };
     this.loading = undefined;
     this.loadedKey = undefined;
     this.setStatus(statusFor(options.modelDir, { state: 'loading' }, options.variant));
     try {
-      const info = await this.client.load(options);
+      const compile = compileProgress();
+      const info = await this.client.load(options, { onProgress: compile.onProgress }).finally(compile.done);
       this.loading = Promise.resolve(info);
       this.loadedKey = JSON.stringify(options);
       this.setStatus(statusFor(info.modelDir, { state: 'ready' }, info.variant));
@@ -115,7 +147,7 @@ export class ModelManager implements vscode.Disposable {
 
   /** The settings changed: load the new model if one was loaded (or loading) before. */
   onSettingsChanged(): void {
-    const options = settingsLoadOptions();
+    const options = settingsLoadOptions(this.globalStoragePath);
     if (this.loadedKey === JSON.stringify(options)) return;
     const wasUsed = this.loading !== undefined || this.current.state === 'error';
     this.loading = undefined;
@@ -238,7 +270,7 @@ async function selectModel(manager: ModelManager, log: vscode.LogOutputChannel, 
 
 /** The model manager, its status bar item, the Select Model command and the reload on settings changes. */
 export function registerModel(context: vscode.ExtensionContext, log: vscode.LogOutputChannel): ModelManager {
-  const manager = new ModelManager(log);
+  const manager = new ModelManager(log, context.globalStorageUri.fsPath);
   const item = vscode.window.createStatusBarItem('codegenMt.model', vscode.StatusBarAlignment.Right, 100);
   item.name = 'CodeGen Model';
   item.command = SELECT_MODEL_COMMAND;

@@ -9,6 +9,8 @@ export const SETTING = {
   modelPath: 'modelPath',
   modelVariant: 'modelVariant',
   threads: 'threads',
+  compile: 'compile',
+  compiledModelCache: 'compiledModelCache',
   temperature: 'temperature',
   topP: 'topP',
   maxNewTokens: 'maxNewTokens',
@@ -20,7 +22,7 @@ export const SETTING = {
 } as const;
 
 /** The settings that need the model reloaded when they change. */
-export const MODEL_SETTINGS = [SETTING.modelPath, SETTING.modelVariant, SETTING.threads] as const;
+export const MODEL_SETTINGS = [SETTING.modelPath, SETTING.modelVariant, SETTING.threads, SETTING.compile, SETTING.compiledModelCache] as const;
 
 export function config(): vscode.WorkspaceConfiguration {
   return vscode.workspace.getConfiguration(CONFIG_SECTION);

@@ -23,7 +23,9 @@ import type {
   GenerateCallbacks,
   GenerateRequest,
   GenerateResult,
+  LoadCallbacks,
   LoadOptions,
+  LoadProgress,
   ModelInfo,
   PerplexityRequest,
   PerplexityResult,
@@ -35,6 +37,7 @@ import {
   DisposeRequest,
   FatalNotification,
   GenerateRpc,
+  LoadProgressNotification,
   LoadRequest,
   PerplexityRpc,
   ReceivedNotification,
@@ -99,6 +102,7 @@ export class EngineClient implements Engine {
   private lastLoad: LoadOptions | undefined;
   private nextStreamId = 1;
   private readonly deltaListeners = new Map<number, (delta: string) => void>();
+  private readonly progressListeners = new Map<number, (progress: LoadProgress) => void>();
   private readonly cancelGraceMs: number;
   private readonly quickCallMs: number;
   private readonly cancelHardLimitMs: number;
@@ -116,8 +120,15 @@ export class EngineClient implements Engine {
     return this.worker?.child.pid;
   }
 
-  async load(options: LoadOptions): Promise<ModelInfo> {
-    const info = await this.request((c) => c.sendRequest(LoadRequest, options), { needsModel: false, markLoaded: true });
+  async load(options: LoadOptions, { onProgress }: LoadCallbacks = {}): Promise<ModelInfo> {
+    const progressId = this.nextStreamId++;
+    if (onProgress) this.progressListeners.set(progressId, onProgress);
+    let info: ModelInfo;
+    try {
+      info = await this.request((c) => c.sendRequest(LoadRequest, { ...options, progressId }), { needsModel: false, markLoaded: true });
+    } finally {
+      this.progressListeners.delete(progressId);
+    }
     this.lastLoad = options;
     return info;
   }
@@ -207,6 +218,7 @@ export class EngineClient implements Engine {
       if (message?.method === ReceivedNotification.method && typeof message.params?.count === 'number') worker.received = message.params.count;
     });
     connection.onNotification(DeltaNotification, ({ streamId, delta }) => this.deltaListeners.get(streamId)?.(delta));
+    connection.onNotification(LoadProgressNotification, ({ progressId, progress }) => this.progressListeners.get(progressId)?.(progress));
     connection.onNotification(FatalNotification, ({ message }) => {
       worker.fatal = message.split('\n')[0];
       log(`[engine] fatal: ${message}`);

@@ -5,6 +5,7 @@ import type {
   GenerateRequest,
   GenerateResult,
   LoadOptions,
+  LoadProgress,
   ModelInfo,
   PerplexityRequest,
   PerplexityResult,
@@ -22,11 +23,22 @@ export interface DeltaParams {
   readonly delta: string;
 }
 
+export interface LoadParams extends LoadOptions {
+  /** Tags the LoadProgressNotifications of this load. */
+  readonly progressId?: number;
+}
+
+export interface LoadProgressParams {
+  readonly progressId: number;
+  readonly progress: LoadProgress;
+}
+
 export interface FatalParams {
   readonly message: string;
 }
 
-export const LoadRequest = new RequestType<LoadOptions, ModelInfo, SerializedEngineError>('engine/load');
+export const LoadRequest = new RequestType<LoadParams, ModelInfo, SerializedEngineError>('engine/load');
+export const LoadProgressNotification = new NotificationType<LoadProgressParams>('engine/loadProgress');
 export const TokenizeRequest = new RequestType<{ text: string }, TokenId[], SerializedEngineError>('engine/tokenize');
 export const GenerateRpc = new RequestType<GenerateParams, GenerateResult, SerializedEngineError>('engine/generate');
 export const PerplexityRpc = new RequestType<PerplexityRequest, PerplexityResult, SerializedEngineError>('engine/perplexity');

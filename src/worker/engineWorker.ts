@@ -9,6 +9,7 @@ import {
   ENGINE_ERROR_CODE,
   FatalNotification,
   GenerateRpc,
+  LoadProgressNotification,
   LoadRequest,
   PerplexityRpc,
   ReceivedNotification,
@@ -38,7 +39,13 @@ function abortSignalOf(token: CancellationToken): AbortSignal {
   return controller.signal;
 }
 
-connection.onRequest(LoadRequest, (options) => answer(() => engine.load(options)));
+connection.onRequest(LoadRequest, ({ progressId, ...options }) =>
+  answer(() =>
+    engine.load(options, {
+      onProgress: progressId === undefined ? undefined : (progress) => void connection.sendNotification(LoadProgressNotification, { progressId, progress }),
+    }),
+  ),
+);
 connection.onRequest(TokenizeRequest, ({ text }) => answer(() => engine.tokenize(text)));
 connection.onRequest(GenerateRpc, ({ streamId, request }, token) =>
   answer(() =>

@@ -205,3 +205,25 @@ test('Ctrl-C stops a streaming generation and prints what was generated', async 
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /stop: cancelled/);
 });
+
+test('optimize compiles a published folder into a loadable one; generate on it gives the same greedy text', async () => {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'codegen-optimized-'));
+  const model = path.join(ROOT, 'models', 'codegen-tiny-random');
+  const r = await cli(['optimize', '--model', model, '--variant', 'int8', '--out', out, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const summary = JSON.parse(r.stdout);
+  assert.equal(summary.variant, 'int8');
+  assert.equal(summary.onnxFile, path.join(out, 'onnx', 'int8.onnx'));
+  assert.ok(fs.existsSync(path.join(out, 'config.json')));
+  // The output folder is a model folder: its variants are the compiled precisions.
+  const fromOut = await cli(['generate', '--model', out, '--prompt', 'def f(x):', '--temperature', '0', '--max-new-tokens', '8', '--json']);
+  assert.equal(fromOut.code, 0, fromOut.stderr);
+  const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'codegen-cache-'));
+  const fromSource = await cli(['generate', '--model', model, '--variant', 'int8', '--cache', cache, '--prompt', 'def f(x):', '--temperature', '0', '--max-new-tokens', '8', '--json']);
+  assert.equal(fromSource.code, 0, fromSource.stderr);
+  assert.match(fromSource.stderr, /Compiling codegen-tiny-random for this machine \(once\)/);
+  assert.deepEqual(JSON.parse(fromOut.stdout).ids, JSON.parse(fromSource.stdout).ids);
+  const bad = await cli(['optimize', '--model', model, '--variant', 'int3']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--variant must be one of fp32, fp16, int8, int4, got "int3"/);
+});
