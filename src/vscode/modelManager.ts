@@ -24,6 +24,11 @@ export function settingsLoadOptions(globalStoragePath: string): LoadOptions {
   return { modelDir, variant, threads: threads > 0 ? threads : undefined, compile: c.get<boolean>(SETTING.compile, true), compiledCache };
 }
 
+/** The same key for the same load, however the options object was built (a validated folder is not loaded twice). */
+function loadKey(o: LoadOptions): string {
+  return JSON.stringify([path.resolve(o.modelDir), o.variant ?? '', o.threads ?? 0, o.compile !== false, o.compiledCache ?? '']);
+}
+
 /** Shows a compile (first load of a model and precision) as a notification with its progress. */
 function compileProgress(): { onProgress: (p: LoadProgress) => void; done: () => void } {
   let report: ((fraction: number, message: string) => void) | undefined;
@@ -97,7 +102,7 @@ export class ModelManager implements vscode.Disposable {
   /** The model the settings name, loaded (once; again after the settings change). */
   ensureLoaded(): Promise<ModelInfo> {
     const options = settingsLoadOptions(this.globalStoragePath);
-    const key = JSON.stringify(options);
+    const key = loadKey(options);
     if (this.loading && this.loadedKey === key) return this.loading;
     this.loadedKey = key;
     this.setStatus(statusFor(options.modelDir, { state: 'loading' }, options.variant));
@@ -136,7 +141,7 @@ export class ModelManager implements vscode.Disposable {
       const compile = compileProgress();
       const info = await this.client.load(options, { onProgress: compile.onProgress }).finally(compile.done);
       this.loading = Promise.resolve(info);
-      this.loadedKey = JSON.stringify(options);
+      this.loadedKey = loadKey(options);
       this.setStatus(statusFor(info.modelDir, { state: 'ready' }, info.variant));
       return info;
     } catch (err) {
@@ -148,7 +153,7 @@ export class ModelManager implements vscode.Disposable {
   /** The settings changed: load the new model if one was loaded (or loading) before. */
   onSettingsChanged(): void {
     const options = settingsLoadOptions(this.globalStoragePath);
-    if (this.loadedKey === JSON.stringify(options)) return;
+    if (this.loadedKey === loadKey(options)) return;
     const wasUsed = this.loading !== undefined || this.current.state === 'error';
     this.loading = undefined;
     this.loadedKey = undefined;

@@ -82,8 +82,8 @@ suite('download a model (local fake hub)', () => {
     assert.equal(settings.inspect<string>('modelPath')?.globalValue, result.modelDir);
     assert.equal(settings.get<string>('modelVariant', ''), '');
 
-    // The model is loaded and ready, and it is the one a turn runs on.
-    const label = `${path.basename(result.modelDir)} (${VARIANT})`;
+    // The model is loaded and ready (its fp32 file compiled, once, into the fp32 graph), and a turn runs on it.
+    const label = `${path.basename(result.modelDir)} (fp32)`;
     await waitFor(() => api.modelStatus().state === 'ready' && api.modelStatus().label === label, `the model status "ready ${label}" (is ${JSON.stringify(api.modelStatus())})`);
     await openPython('downloaded.py');
     const id = await vscode.commands.executeCommand<string>('codegenMt.submitPrompt', 'Print hello.');
