@@ -24,6 +24,7 @@ const nodeEntries = {
   engineWorker: 'src/worker/engineWorker.ts',
   bench: 'bench/bench.ts',
   quality: 'bench/quality.ts',
+  sessionOptions: 'bench/sessionOptions.ts',
 };
 const builds = [
   {

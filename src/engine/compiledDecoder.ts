@@ -7,7 +7,7 @@ import type { TokenId } from '../protocol/engine';
 import { EngineError } from '../protocol/errors';
 import type { Decoder, DecoderOutput } from './decoder';
 import type { CodeGenConfig } from './modelFolder';
-import { createSession } from './onnx';
+import { createSession, type SessionTuning } from './onnx';
 
 /**
  * The KV buffers grow in steps of this many tokens: the attention reads the whole buffer (positions past the
@@ -30,8 +30,10 @@ export class CompiledDecoder implements Decoder {
     readonly logitsWidth: number,
   ) {}
 
-  static async open(file: string, config: CodeGenConfig, threads?: number): Promise<CompiledDecoder> {
-    const session = await createSession(file, threads);
+  static async open(file: string, config: CodeGenConfig, threads?: number, tuning?: SessionTuning): Promise<CompiledDecoder> {
+    // The graph is fused already: onnxruntime's higher levels find nothing to gain and only lengthen the load
+    // (bench/sessionOptions.ts: within noise on decode, basic slightly ahead; README, Benchmark).
+    const session = await createSession(file, threads, { graphOptimizationLevel: 'basic', ...tuning });
     const past = session.inputMetadata.find((m) => m.name === 'past_values.0');
     const logits = session.outputMetadata.find((m) => m.name === 'logits');
     const dim = past?.isTensor ? past.shape[3] : undefined;

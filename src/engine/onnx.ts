@@ -122,8 +122,11 @@ export class OnnxDecoder {
   }
 }
 
+/** Session options the bench compares against the engine's defaults (bench/sessionOptions.ts). */
+export type SessionTuning = Pick<ort.InferenceSession.SessionOptions, 'graphOptimizationLevel' | 'enableCpuMemArena' | 'enableMemPattern'>;
+
 /** Opens an onnxruntime CPU session with the engine's options; a missing or unreadable file is one clear error. */
-export async function createSession(onnxFile: string, threads?: number): Promise<ort.InferenceSession> {
+export async function createSession(onnxFile: string, threads?: number, overrides: SessionTuning = {}): Promise<ort.InferenceSession> {
   let size: number;
   try {
     size = fs.statSync(onnxFile).size;
@@ -136,6 +139,7 @@ export async function createSession(onnxFile: string, threads?: number): Promise
     graphOptimizationLevel: 'all',
     // One thread per physical core: hyper-threads share the core's vector units and only add contention.
     intraOpNumThreads: threads && threads > 0 ? threads : physicalCores(),
+    ...overrides,
   };
   try {
     return await ort.InferenceSession.create(onnxFile, options);
