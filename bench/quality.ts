@@ -33,6 +33,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ContextCache } from '../src/engine/contextCache';
+import { logSumExp } from '../src/engine/decoder';
 import { openModel } from '../src/engine/modelLoader';
 import { TOKENIZER_VOCAB_SIZE } from '../src/engine/tokenizer';
 
@@ -104,14 +105,6 @@ function argmax(row: Float32Array, limit: number): number {
   let best = 0;
   for (let i = 1; i < limit; i++) if (row[i] > row[best]) best = i;
   return best;
-}
-
-function logSumExp(row: Float32Array): number {
-  let max = -Infinity;
-  for (let i = 0; i < row.length; i++) if (row[i] > max) max = row[i];
-  let sum = 0;
-  for (let i = 0; i < row.length; i++) sum += Math.exp(row[i] - max);
-  return max + Math.log(sum);
 }
 
 /** KL(p || q) in nats of the softmaxes of two logit rows (each exactly V wide), and their largest difference. */

@@ -27,7 +27,6 @@ export class CompiledDecoder implements Decoder {
     private readonly session: ort.InferenceSession,
     private readonly config: CodeGenConfig,
     private readonly cacheHeadDim: number,
-    readonly logitsWidth: number,
   ) {}
 
   static async open(file: string, config: CodeGenConfig, threads?: number, tuning?: SessionTuning): Promise<CompiledDecoder> {
@@ -43,7 +42,7 @@ export class CompiledDecoder implements Decoder {
       await session.release();
       throw new EngineError('invalid-model', `${file} is not a graph made by codegen-mt optimize for this config.json: compile it again (codegen-mt optimize).`);
     }
-    return new CompiledDecoder(session, config, dim, width);
+    return new CompiledDecoder(session, config, dim);
   }
 
   get length(): number {
@@ -70,13 +69,9 @@ export class CompiledDecoder implements Decoder {
     const C = this.capacity;
     const P = this.tokens;
     for (let i = 0; i < this.config.nLayer; i++) {
-      // Keys are kept transposed, [H, Dp, C]: each (head, dim) row gets S new positions.
-      const keysT = this.kv[2 * i].data as Float32Array;
-      const newKeys = out[`new_keys_t.${i}`].data as Float32Array;
-      for (let r = 0; r < H * Dp; r++) keysT.set(newKeys.subarray(r * S, (r + 1) * S), r * C + P);
-      const values = this.kv[2 * i + 1].data as Float32Array;
-      const newValues = out[`new_values.${i}`].data as Float32Array;
-      for (let h = 0; h < H; h++) values.set(newValues.subarray(h * S * Dp, (h + 1) * S * Dp), (h * C + P) * Dp);
+      // Keys are kept transposed, [H, Dp, C]: each (head, dim) row gets S new positions; values [H, C, Dp].
+      copyRows(this.kv[2 * i].data as Float32Array, C, P, out[`new_keys_t.${i}`].data as Float32Array, S, S, H * Dp);
+      copyRows(this.kv[2 * i + 1].data as Float32Array, C * Dp, P * Dp, out[`new_values.${i}`].data as Float32Array, S * Dp, S * Dp, H);
     }
     this.tokens = total;
     const logprobs = out.token_logprobs.data as Float32Array;
@@ -102,20 +97,23 @@ export class CompiledDecoder implements Decoder {
     const capacity = Math.min(Math.max(1, Math.ceil(needed / CAPACITY_STEP)) * CAPACITY_STEP, this.config.nPositions);
     const H = this.config.nHead;
     const Dp = this.cacheHeadDim;
-    const [oldKeys, oldValues] = [this.kv.filter((_, j) => j % 2 === 0), this.kv.filter((_, j) => j % 2 === 1)];
+    const kept = this.tokens;
     const kv: ort.Tensor[] = [];
     for (let i = 0; i < this.config.nLayer; i++) {
       const keysT = new Float32Array(H * Dp * capacity);
       const values = new Float32Array(H * capacity * Dp);
-      const [k, v] = [oldKeys[i]?.data as Float32Array | undefined, oldValues[i]?.data as Float32Array | undefined];
-      const kept = this.tokens;
-      if (k && v && kept > 0) {
-        for (let r = 0; r < H * Dp; r++) keysT.set(k.subarray(r * this.capacity, r * this.capacity + kept), r * capacity);
-        for (let h = 0; h < H; h++) values.set(v.subarray(h * this.capacity * Dp, (h * this.capacity + kept) * Dp), h * capacity * Dp);
+      if (kept > 0) {
+        copyRows(keysT, capacity, 0, this.kv[2 * i].data as Float32Array, this.capacity, kept, H * Dp);
+        copyRows(values, capacity * Dp, 0, this.kv[2 * i + 1].data as Float32Array, this.capacity * Dp, kept * Dp, H);
       }
       kv.push(new ort.Tensor('float32', keysT, [1, H, Dp, capacity]), new ort.Tensor('float32', values, [1, H, capacity, Dp]));
     }
     this.kv = kv;
     this.capacity = capacity;
   }
+}
+
+/** Copies the first `length` elements of each of `rows` rows of `src` into `dst`'s rows, from `dstOffset` on. */
+function copyRows(dst: Float32Array, dstStride: number, dstOffset: number, src: Float32Array, srcStride: number, length: number, rows: number): void {
+  for (let r = 0; r < rows; r++) dst.set(src.subarray(r * srcStride, r * srcStride + length), r * dstStride + dstOffset);
 }

@@ -99,10 +99,7 @@ export class ContextCache {
     try {
       out = await this.decoder.feed(ids, score);
     } catch (err) {
-      this.cachedIds.length = 0;
-      this.surprisals.length = 0;
-      this.next = undefined;
-      this.decoder.truncate(0);
+      this.reset();
       throw err;
     }
     this.surprisals.push(score && this.next ? surprisalOf(this.next, ids[0]) : NaN);

@@ -23,12 +23,16 @@ export interface Decoder {
   dispose(): Promise<void>;
 }
 
+/** ln(sum(exp(row))), stably. */
+export function logSumExp(row: Float32Array): number {
+  let max = -Infinity;
+  for (let i = 0; i < row.length; i++) if (row[i] > max) max = row[i];
+  let sum = 0;
+  for (let i = 0; i < row.length; i++) sum += Math.exp(row[i] - max);
+  return max + Math.log(sum);
+}
+
 /** -ln p(id) under a row of logits, normalised over the tokenizer's vocabulary (ids past it are never produced). */
 export function surprisalOf(row: Float32Array, id: TokenId): number {
-  const n = Math.min(row.length, TOKENIZER_VOCAB_SIZE);
-  let max = -Infinity;
-  for (let i = 0; i < n; i++) if (row[i] > max) max = row[i];
-  let sum = 0;
-  for (let i = 0; i < n; i++) sum += Math.exp(row[i] - max);
-  return max + Math.log(sum) - row[id];
+  return logSumExp(row.subarray(0, Math.min(row.length, TOKENIZER_VOCAB_SIZE))) - row[id];
 }

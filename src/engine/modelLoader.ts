@@ -7,7 +7,7 @@ import { compiledInfo, compileSource, defaultCacheRoot, ensureCompiled, isPrecis
 import { PRECISIONS, type Precision } from './compiler/graphBuilder';
 import { CompiledDecoder } from './compiledDecoder';
 import type { Decoder } from './decoder';
-import { readCodeGenConfig, resolveModelFolder, type CodeGenConfig } from './modelFolder';
+import { resolveModelFolder, type CodeGenConfig } from './modelFolder';
 import { OnnxDecoder, PublishedDecoder } from './onnx';
 
 export interface OpenedModel {
@@ -25,10 +25,13 @@ export async function openModel(options: LoadOptions, callbacks: LoadCallbacks =
   const { onProgress } = callbacks;
   const dir = path.resolve(options.modelDir);
   const requested = options.variant || undefined;
-  const source = options.compile === false ? undefined : compileSourceOf(dir);
-  if (source && (requested === undefined || isPrecision(requested))) {
+  const info = compiledInfo(dir);
+  // A published folder is resolved first, so that its problems are reported as for any published load.
+  const published = info || options.compile === false ? undefined : resolveModelFolder(dir);
+  const source = published && compileSource(dir);
+  if (published && source && (requested === undefined || isPrecision(requested))) {
     const precision: Precision = requested ?? 'fp32';
-    const config = readCodeGenConfig(dir);
+    const { config } = published;
     const started = performance.now();
     const { file, compiledNow } = await ensureCompiled(dir, precision, options.compiledCache ?? defaultCacheRoot(), (p) =>
       onProgress?.({ phase: 'compiling', fraction: p.fraction, message: `Compiling ${path.basename(dir)} for this machine (once): ${p.message}` }),
@@ -36,21 +39,20 @@ export async function openModel(options: LoadOptions, callbacks: LoadCallbacks =
     const compileMs = performance.now() - started;
     onProgress?.({ phase: 'loading', fraction: 0, message: `Loading ${path.basename(dir)} (${precision})` });
     const decoder = await CompiledDecoder.open(file, config, options.threads);
-    const published = resolveModelFolder(dir).availableVariants;
     return {
       decoder,
       config,
       modelDir: dir,
       variant: precision,
       onnxFile: file,
-      availableVariants: [...PRECISIONS, ...published],
+      availableVariants: [...PRECISIONS, ...published.availableVariants],
       compiled: { precision, source, compiledNow, compileMs },
     };
   }
   const folder = resolveModelFolder(dir, requested);
   onProgress?.({ phase: 'loading', fraction: 0, message: `Loading ${path.basename(dir)} (${folder.variant})` });
-  const info = compiledInfo(dir);
-  const decoder = info && isPrecision(folder.variant)
+  const compiledHere = info !== undefined && isPrecision(folder.variant);
+  const decoder = compiledHere
     ? await CompiledDecoder.open(folder.onnxFile, folder.config, options.threads)
     : new PublishedDecoder(await OnnxDecoder.open(folder.onnxFile, folder.config, options.threads));
   return {
@@ -60,13 +62,6 @@ export async function openModel(options: LoadOptions, callbacks: LoadCallbacks =
     variant: folder.variant,
     onnxFile: folder.onnxFile,
     availableVariants: folder.availableVariants,
-    ...(info && isPrecision(folder.variant) ? { compiled: { precision: folder.variant, source: info.source.file, compiledNow: false, compileMs: 0 } } : {}),
+    ...(compiledHere ? { compiled: { precision: folder.variant as Precision, source: info.source.file, compiledNow: false, compileMs: 0 } } : {}),
   };
-}
-
-/** The fp32 source of a published (not compiled) folder, validated as a model folder first. */
-function compileSourceOf(dir: string): string | undefined {
-  if (compiledInfo(dir)) return undefined;
-  resolveModelFolder(dir); // every problem of the folder is reported the same way as for a published load
-  return compileSource(dir);
 }

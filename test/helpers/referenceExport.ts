@@ -1,7 +1,7 @@
 // An independent reference exporter for tests: writes a CodeGen decoder in the published "newer" ONNX layout
 // (what torch.onnx.export makes of Hugging Face's CodeGenForCausalLM) with standard ONNX operators only, straight
-// from ../shared/CODEGEN.md, so that the compiler and the engine can be tested on any model shape (codegen-350M's
-// in particular) without Python, PyTorch or a large file in the repository. Also: seeded random weights of any
+// from the architecture as models/make_tiny_codegen.py documents it, so that the compiler and the engine can be
+// tested on any model shape (codegen-350M's in particular) without Python, PyTorch or a large file in the repository. Also: seeded random weights of any
 // shape, and a plain float64 forward pass (no cache, loops over heads) to check graphs against.
 //
 // The file is named the way torch's exporter names the real published files, so that the compiler's weight finder

@@ -45,6 +45,14 @@ export function compileSource(modelDir: string): string | undefined {
   return undefined;
 }
 
+function requireCompileSource(modelDir: string): string {
+  const file = compileSource(modelDir);
+  if (!file) {
+    throw new EngineError('invalid-model', `${path.join(modelDir, 'onnx')} has no fp32 model.onnx or decoder_model_merged.onnx to compile from: download the fp32 model (codegen-mt download).`);
+  }
+  return file;
+}
+
 /** What a compiled folder's config.json says about its origin; undefined for a published folder. */
 export function compiledInfo(modelDir: string): CompiledInfo | undefined {
   try {
@@ -80,10 +88,7 @@ export function compiledFile(dir: string, precision: Precision): string {
  * a temporary folder and renamed in), so a crash or a second process never leaves a half-written model behind.
  */
 export async function compileModel(modelDir: string, precision: Precision, outDir: string, onProgress?: (p: CompileProgress) => void): Promise<string> {
-  const sourceFile = compileSource(modelDir);
-  if (!sourceFile) {
-    throw new EngineError('invalid-model', `${path.join(modelDir, 'onnx')} has no fp32 model.onnx or decoder_model_merged.onnx to compile from: download the fp32 model (codegen-mt download).`);
-  }
+  const sourceFile = requireCompileSource(modelDir);
   const config = readCodeGenConfig(modelDir);
   const stat = fs.statSync(sourceFile);
   fs.mkdirSync(path.join(outDir, 'onnx'), { recursive: true });
@@ -126,8 +131,7 @@ export async function compileModel(modelDir: string, precision: Precision, outDi
  * of the same source (it changed, or the compiler did) are removed.
  */
 export async function ensureCompiled(modelDir: string, precision: Precision, cacheRoot: string, onProgress?: (p: CompileProgress) => void): Promise<{ file: string; dir: string; compiledNow: boolean }> {
-  const sourceFile = compileSource(modelDir);
-  if (!sourceFile) throw new EngineError('invalid-model', `${path.join(modelDir, 'onnx')} has no fp32 model.onnx to compile ${precision} from.`);
+  const sourceFile = requireCompileSource(modelDir);
   const dir = cacheEntryDir(cacheRoot, modelDir, sourceFile);
   const file = compiledFile(dir, precision);
   if (fs.existsSync(file)) return { file, dir, compiledNow: false };

@@ -9,7 +9,7 @@
 import type { CodeGenConfig } from '../modelFolder';
 import { DataType, GraphWriter } from './onnxFormat';
 import { quantizeBlockwise, toHalf } from './quantize';
-import { innerSize, type CodeGenWeights } from './weights';
+import type { CodeGenWeights } from './weights';
 import { TOKENIZER_VOCAB_SIZE } from '../tokenizer';
 
 export const PRECISIONS = ['fp32', 'fp16', 'int8', 'int4'] as const;
@@ -45,7 +45,7 @@ export async function buildDecoderGraph(g: GraphWriter, config: CodeGenConfig, w
   const E = config.nEmbd;
   const H = config.nHead;
   const D = config.headDim;
-  const I = innerSize(config);
+  const I = config.nInner;
   const { cacheHeadDim: Dp, rotaryDim: Rp, logitsWidth: Vt } = graphShape(config);
   const eps = config.layerNormEpsilon;
   const linear = new LinearEmitter(g, precision);

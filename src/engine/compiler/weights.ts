@@ -21,10 +21,6 @@ export interface CodeGenWeights {
 
 export const LINEAR_KINDS = ['attn.qkv_proj', 'attn.out_proj', 'mlp.fc_in', 'mlp.fc_out'] as const;
 
-export function innerSize(config: CodeGenConfig): number {
-  return config.nInner;
-}
-
 /** The parameters of a published CodeGen ONNX file (either layout), read from the file itself. */
 export class OnnxExportWeights implements CodeGenWeights {
   /** Checkpoint module or parameter name -> tensor, and whether it is stored [in, out] (MatMul) or [out, in]. */
@@ -100,7 +96,7 @@ export class OnnxExportWeights implements CodeGenWeights {
    */
   private findLinearWeights(nodes: readonly SourceNode[], initializers: ReadonlyMap<string, SourceTensor>): void {
     const E = this.config.nEmbd;
-    const I = innerSize(this.config);
+    const I = this.config.nInner;
     const byShape: Record<string, string> = { [`${E},${3 * E}`]: 'attn.qkv_proj', [`${E},${E}`]: 'attn.out_proj', [`${E},${I}`]: 'mlp.fc_in', [`${I},${E}`]: 'mlp.fc_out' };
     const seen: Record<string, number> = {};
     for (const node of nodes) {
@@ -152,7 +148,7 @@ function flatten(nodes: readonly SourceNode[]): SourceNode[] {
 
 export function linearShape(module: string, config: CodeGenConfig): { inFeatures: number; outFeatures: number } {
   const E = config.nEmbd;
-  const I = innerSize(config);
+  const I = config.nInner;
   if (module === 'lm_head') return { inFeatures: E, outFeatures: config.vocabSize };
   if (module.endsWith('qkv_proj')) return { inFeatures: E, outFeatures: 3 * E };
   if (module.endsWith('out_proj')) return { inFeatures: E, outFeatures: E };

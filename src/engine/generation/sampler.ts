@@ -64,12 +64,3 @@ export class MultinomialSampler implements Sampler {
 export function createSampler(options: { readonly temperature: number }, random: SeededRandom): Sampler {
   return options.temperature === 0 ? new GreedySampler() : new MultinomialSampler(random);
 }
-
-/** ln(sum(exp(row))) over a whole row, stably. */
-export function logSumExp(row: Float32Array): number {
-  let max = -Infinity;
-  for (let i = 0; i < row.length; i++) if (row[i] > max) max = row[i];
-  let sum = 0;
-  for (let i = 0; i < row.length; i++) sum += Math.exp(row[i] - max);
-  return max + Math.log(sum);
-}
