@@ -25,6 +25,7 @@ const nodeEntries = {
   bench: 'bench/bench.ts',
   quality: 'bench/quality.ts',
   sessionOptions: 'bench/sessionOptions.ts',
+  scale: 'bench/scale.ts',
 };
 const builds = [
   {

@@ -81,7 +81,11 @@ export function readCodeGenConfig(modelDir: string): CodeGenConfig {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new EngineError('invalid-model', `${file} must hold a JSON object (a model's configuration): fix it, or download the model again.`);
   }
-  const c = raw as Record<string, unknown>;
+  return parseCodeGenConfig(raw as Record<string, unknown>, file);
+}
+
+/** A config.json's object as the engine's CodeGenConfig; `file` names it in errors. */
+export function parseCodeGenConfig(c: Readonly<Record<string, unknown>>, file: string): CodeGenConfig {
   if (c.model_type !== 'codegen') {
     throw new EngineError(
       'invalid-model',

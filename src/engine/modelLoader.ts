@@ -1,13 +1,16 @@
 // From a model folder and a variant to a running decoder. A published folder with an fp32 file is compiled
 // (once, into the cache) to the precision asked for, fp32 by default, so every user gets the fast graph without
 // a command; other published files (an exporter's quantized variants), or compile: false, run as they are.
+// A Salesforce checkpoint folder (no ONNX) is converted the same way, by default to int8 (350M) or int4 (larger).
 import * as path from 'node:path';
 import type { LoadCallbacks, LoadOptions } from '../protocol/engine';
 import { compiledInfo, compileSource, defaultCacheRoot, ensureCompiled, isPrecision } from './compiler/compile';
 import { PRECISIONS, type Precision } from './compiler/graphBuilder';
 import { CompiledDecoder } from './compiledDecoder';
 import type { Decoder } from './decoder';
-import { resolveModelFolder, type CodeGenConfig } from './modelFolder';
+import { defaultCheckpointPrecision } from './checkpoint/checkpointFolder';
+import { readCodeGenConfig, resolveModelFolder, type CodeGenConfig } from './modelFolder';
+import { EngineError } from '../protocol/errors';
 import { OnnxDecoder, PublishedDecoder } from './onnx';
 
 export interface OpenedModel {
@@ -26,15 +29,27 @@ export async function openModel(options: LoadOptions, callbacks: LoadCallbacks =
   const dir = path.resolve(options.modelDir);
   const requested = options.variant || undefined;
   const info = compiledInfo(dir);
+  const checkpoint = info ? undefined : checkpointOnly(dir);
+  if (checkpoint && (options.compile === false || (requested !== undefined && !isPrecision(requested)))) {
+    throw new EngineError(
+      'invalid-model',
+      `${dir} holds a PyTorch/safetensors checkpoint, which runs only once converted: choose --variant ${PRECISIONS.join(', ')} (default ${defaultCheckpointPrecision(checkpoint)}), with compiling on.`,
+    );
+  }
   // A published folder is resolved first, so that its problems are reported as for any published load.
-  const published = info || options.compile === false ? undefined : resolveModelFolder(dir);
+  const published = checkpoint ? { config: checkpoint, availableVariants: [] } : info || options.compile === false ? undefined : resolveModelFolder(dir);
   const source = published && compileSource(dir);
   if (published && source && (requested === undefined || isPrecision(requested))) {
-    const precision: Precision = requested ?? 'fp32';
     const { config } = published;
+    const precision: Precision = requested ?? (checkpoint ? defaultCheckpointPrecision(config) : 'fp32');
     const started = performance.now();
-    const { file, compiledNow } = await ensureCompiled(dir, precision, options.compiledCache ?? defaultCacheRoot(), (p) =>
-      onProgress?.({ phase: 'compiling', fraction: p.fraction, message: `Compiling ${path.basename(dir)} for this machine (once): ${p.message}` }),
+    const verb = checkpoint ? 'Converting' : 'Compiling';
+    const { file, compiledNow } = await ensureCompiled(
+      dir,
+      precision,
+      options.compiledCache ?? defaultCacheRoot(),
+      (p) => onProgress?.({ phase: 'compiling', fraction: p.fraction, message: `${verb} ${path.basename(dir)} for this machine (once): ${p.message}` }),
+      callbacks.signal,
     );
     const compileMs = performance.now() - started;
     onProgress?.({ phase: 'loading', fraction: 0, message: `Loading ${path.basename(dir)} (${precision})` });
@@ -46,7 +61,7 @@ export async function openModel(options: LoadOptions, callbacks: LoadCallbacks =
       variant: precision,
       onnxFile: file,
       availableVariants: [...PRECISIONS, ...published.availableVariants],
-      compiled: { precision, source, compiledNow, compileMs },
+      compiled: { precision, source: source.file, compiledNow, compileMs },
     };
   }
   const folder = resolveModelFolder(dir, requested);
@@ -64,4 +79,10 @@ export async function openModel(options: LoadOptions, callbacks: LoadCallbacks =
     availableVariants: folder.availableVariants,
     ...(compiledHere ? { compiled: { precision: folder.variant as Precision, source: info.source.file, compiledNow: false, compileMs: 0 } } : {}),
   };
+}
+
+/** The config of a folder that has a checkpoint and no ONNX file to run or compile (a Salesforce repository). */
+function checkpointOnly(dir: string): CodeGenConfig | undefined {
+  const source = compileSource(dir);
+  return source?.kind === 'checkpoint' ? readCodeGenConfig(dir) : undefined;
 }

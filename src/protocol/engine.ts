@@ -44,6 +44,8 @@ export interface LoadProgress {
 
 export interface LoadCallbacks {
   readonly onProgress?: (progress: LoadProgress) => void;
+  /** Cancels a load that is still compiling or converting (nothing half-written is left behind). */
+  readonly signal?: AbortSignal;
 }
 
 export interface ModelInfo {

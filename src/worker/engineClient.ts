@@ -120,12 +120,12 @@ export class EngineClient implements Engine {
     return this.worker?.child.pid;
   }
 
-  async load(options: LoadOptions, { onProgress }: LoadCallbacks = {}): Promise<ModelInfo> {
+  async load(options: LoadOptions, { onProgress, signal }: LoadCallbacks = {}): Promise<ModelInfo> {
     const progressId = this.nextStreamId++;
     if (onProgress) this.progressListeners.set(progressId, onProgress);
     let info: ModelInfo;
     try {
-      info = await this.request((c) => c.sendRequest(LoadRequest, { ...options, progressId }), { needsModel: false, markLoaded: true });
+      info = await this.request((c, token) => c.sendRequest(LoadRequest, { ...options, progressId }, token), { needsModel: false, markLoaded: true, signal });
     } finally {
       this.progressListeners.delete(progressId);
     }

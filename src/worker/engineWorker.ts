@@ -39,9 +39,10 @@ function abortSignalOf(token: CancellationToken): AbortSignal {
   return controller.signal;
 }
 
-connection.onRequest(LoadRequest, ({ progressId, ...options }) =>
+connection.onRequest(LoadRequest, ({ progressId, ...options }, token) =>
   answer(() =>
     engine.load(options, {
+      signal: abortSignalOf(token),
       onProgress: progressId === undefined ? undefined : (progress) => void connection.sendNotification(LoadProgressNotification, { progressId, progress }),
     }),
   ),

@@ -225,7 +225,7 @@ export function writeReferenceModel(
   return { dir, onnxFile, config: readCodeGenConfig(dir) };
 }
 
-function writeConfigJson(dir: string, shape: ReferenceShape, config: CodeGenConfig): void {
+export function writeConfigJson(dir: string, shape: ReferenceShape, config: CodeGenConfig): void {
   const json = {
     _name_or_path: 'codegen-reference-export',
     activation_function: 'gelu_new',

@@ -209,7 +209,7 @@ test('the compile cache: compiled once, reused, rebuilt when the source changes,
   const source = path.join(dir, 'onnx', 'model.onnx');
   const later = new Date(Date.now() + 60_000);
   fs.utimesSync(source, later, later);
-  assert.notEqual(cacheEntryDir(cacheRoot, dir, source), first.dir);
+  assert.notEqual(cacheEntryDir(cacheRoot, dir, { kind: 'onnx', file: source, files: [source] }), first.dir);
   const third = await ensureCompiled(dir, 'int8', cacheRoot);
   assert.equal(third.compiledNow, true);
   assert.notEqual(third.dir, first.dir);

@@ -6,6 +6,7 @@
 // dims) of q and k  ->  attention over the caller's past buffers and the new tokens  ->  out_proj;  mlp = fc_out(FastGelu(fc_in x + b));
 // then SkipLayerNormalization gives both the next block's x and h + attn + mlp (+ fc_out's bias).
 // The qkv weight's columns are reordered from CodeGen's four (q, v, k) quarters to [q | k | v], heads in order.
+import { EngineError } from '../../protocol/errors';
 import type { CodeGenConfig } from '../modelFolder';
 import { DataType, GraphWriter } from './onnxFormat';
 import { quantizeBlockwise, toHalf } from './quantize';
@@ -41,7 +42,14 @@ export interface BuildProgress {
 }
 
 /** Adds the whole decoder to `g`. Weights are converted one tensor at a time and written out at once. */
-export async function buildDecoderGraph(g: GraphWriter, config: CodeGenConfig, weights: CodeGenWeights, precision: Precision, onProgress?: (p: BuildProgress) => void): Promise<void> {
+export async function buildDecoderGraph(
+  g: GraphWriter,
+  config: CodeGenConfig,
+  weights: CodeGenWeights,
+  precision: Precision,
+  onProgress?: (p: BuildProgress) => void,
+  signal?: AbortSignal,
+): Promise<void> {
   const E = config.nEmbd;
   const H = config.nHead;
   const D = config.headDim;
@@ -150,8 +158,9 @@ export async function buildDecoderGraph(g: GraphWriter, config: CodeGenConfig, w
     x = nx;
     h = nh;
     onProgress?.({ done: i + 1, total: config.nLayer + 1 });
-    // Let the event loop breathe between layers (the engine process answers liveness pings meanwhile).
+    // Let the event loop breathe between layers (the engine process answers liveness pings and cancels meanwhile).
     await new Promise((resolve) => setImmediate(resolve));
+    if (signal?.aborted) throw new EngineError('cancelled', `The conversion was cancelled after ${i + 1} of ${config.nLayer} layers; nothing was written.`);
   }
 
   // lm_head over the tokenizer's rows only; the outputs are the last position's logits and, for the positions
