@@ -70,14 +70,62 @@ matches the no-cache forward on a short input (the float64 NumPy reference is to
 fixture, README or merged decoder is written. DIR must be outside the repository (the script refuses
 otherwise); onnx/model.onnx is written under a temporary name and renamed last, so its presence means the
 build finished. It takes a few minutes and a few GB of memory on a small machine.
+
+CHECKPOINT FIXTURES (`--checkpoints`), to test the checkpoint converter against the reference:
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python3 models/make_tiny_codegen.py --checkpoints
+writes the SAME weights as the bundled model (make_weights, same seed) in Salesforce's formats into
+test/fixtures/checkpoints/ (about 17 MB; `--checkpoints --check-only` builds and checks them in a temporary folder):
+  tiny-bin-fp16/             pytorch_model.bin: torch.save (zip format) of an OrderedDict in the order of HF
+                             CodeGenForCausalLM.state_dict(), fp16, with the per-layer buffers attn.causal_mask
+                             (bool [1,1,256,256], lower-triangular) and attn.masked_bias (float32 scalar -1e9)
+  tiny-safetensors-fp32/     model.safetensors, float32, weights only (no buffers)
+  tiny-sharded-bin/          fp16, pytorch_model-0000{1,2}-of-00002.bin + pytorch_model.bin.index.json, with buffers
+  tiny-sharded-safetensors/  bfloat16, model-0000{1,2}-of-00002.safetensors + model.safetensors.index.json
+  reference.json             per folder: dtype, format, files, greedy_new_tokens (20 ids) and greedy_min_gap from the
+                             float64 NumPy reference run on the weights AS STORED (rounded to fp16 / bf16), prompt
+                             FIXTURE_IDS at positions 0..n-1, argmax over ids < 50295; plus the prefill argmax and
+                             largest logit at each prompt position
+  README.md                  what they are, the command, the size and sha256 of each file
+Each config.json is the bundled model's with its torch_dtype and n_positions = n_ctx = 256 (small masks). Every
+tensor has its own storage; shards split the state-dict order roughly in half by bytes as transformers'
+shard_checkpoint does (wte in the first, lm_head in the second); index files are json.dumps(index, indent=2,
+sort_keys=True) with metadata.total_size = the bytes of the shards' tensors. Safetensors files are written by the
+small writer below (8-byte little-endian header length, compact JSON header with __metadata__ {"format": "pt"}
+padded with spaces to a multiple of 8, then the data in header order). Checks (fail loudly): each .bin is
+torch.load-ed back (names, order, dtypes, values, one storage and one zip entry per tensor), each safetensors file
+read back by an independent reader and compared; bfloat16 rounding equals torch's; the fp32 greedy tokens equal
+greedy_new_tokens of test/fixtures/tiny-codegen-reference.json; every greedy_min_gap > 1e-3 and the float32 PyTorch
+model on the stored weights picks the same tokens; the whole set is written a second time into a temporary folder
+and must be byte-identical (sha256 of every file; torch 1.13's zip writer stamps no time and pickles in order).
+
+CHECKPOINT PRESET MODE (`--checkpoint-preset NAME --out DIR [--format safetensors|bin] [--dtype float16]`), for
+scale benchmarks only:
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python3 models/make_tiny_codegen.py --checkpoint-preset 2B --out DIR
+writes DIR/config.json (as in the Salesforce/codegen-* repositories: model_type codegen, CodeGenForCausalLM,
+torch_dtype, bos 1, eos 50256, n_ctx = n_positions = 2048, n_inner null, gelu_new, ...) and a RANDOM-weight checkpoint
+with the real shape: 350M (20 layers, 1024 wide, 16 heads, rotary_dim 32; 357M parameters, 0.71 GB fp16),
+2B (32, 2560, 32, 64; 2.78B, 5.56 GB), 6B (33, 4096, 16, 64; 7.06B, 14.1 GB), 16B (34, 6144, 24, 64; 16.0B, 32.1 GB),
+vocab 51200. Weights as the --preset mode's (N(0, 0.02), residual projections N(0, 0.02/sqrt(2 n_layer)), layer
+norms 1/0, biases 0), drawn with NumPy (default_rng((seed, tensor index)) standard_normal in float32, then cast),
+CHUNK elements at a time. safetensors (default) is streamed: the header is written first (all shapes are known),
+then one chunk at a time, so memory stays small at any size; bin (torch.save, with the causal_mask/masked_bias
+buffers, as the published pytorch_model.bin) needs the whole state dict in memory and is allowed for 350M and 2B
+only. --dtype float32 and bfloat16 work too (torch_dtype follows). The weights are written under DIR/.partial/,
+checked there (names, order, shapes, dtype, size; a few tensors regenerated and compared) and moved into DIR last,
+so their presence means a finished build. DIR must be outside the repository. Output is byte-identical run to run.
 """
 
 import argparse
+import collections
+import hashlib
 import json
 import math
 import os
+import struct
 import sys
+import tempfile
 import time
+import zipfile
 
 import numpy as np
 import onnx
@@ -709,8 +757,9 @@ def describe(path, label=None, brief=False):
 # ----------------------------------------------------------------------------------------------------------
 # Config files and fixture
 # ----------------------------------------------------------------------------------------------------------
-def write_configs(out_dir=OUT_DIR, cfg=CONFIG, name="codegen-tiny-random", readme=True):
-    config = {
+def config_json(cfg=CONFIG, name="codegen-tiny-random", torch_dtype="float32"):
+    """The config.json of the bundled model (and, with another dtype / n_positions, of the checkpoint fixtures)."""
+    return {
         "_name_or_path": name,
         "activation_function": "gelu_new",
         "architectures": ["CodeGenForCausalLM"],
@@ -732,10 +781,20 @@ def write_configs(out_dir=OUT_DIR, cfg=CONFIG, name="codegen-tiny-random", readm
         "rotary_dim": cfg["rotary_dim"],
         "scale_attn_weights": True,
         "tie_word_embeddings": False,
-        "torch_dtype": "float32",
+        "torch_dtype": torch_dtype,
         "use_cache": True,
         "vocab_size": cfg["vocab_size"],
     }
+
+
+def write_json(path, obj):
+    with open(path, "w") as f:
+        json.dump(obj, f, indent=2)
+        f.write("\n")
+
+
+def write_configs(out_dir=OUT_DIR, cfg=CONFIG, name="codegen-tiny-random", readme=True):
+    config = config_json(cfg, name)
     with open(os.path.join(out_dir, "config.json"), "w") as f:
         json.dump(config, f, indent=2)
         f.write("\n")
@@ -885,24 +944,632 @@ def build_preset(preset, out_dir, check_only=False):
     print(f"[preset {preset}] done in {time.time() - t0:.1f} s: {out_dir}")
 
 
+# ----------------------------------------------------------------------------------------------------------
+# --checkpoints: the bundled model's weights in Salesforce's checkpoint formats (see CHECKPOINT FIXTURES above).
+# ----------------------------------------------------------------------------------------------------------
+CKPT_DIR = os.path.join(ROOT, "test", "fixtures", "checkpoints")
+CKPT_CONFIG = dict(CONFIG, n_positions=256, n_ctx=256)  # a small n_positions keeps the causal_mask buffers small
+CKPT_FIXTURES = (  # folder, dtype, format, number of shards
+    ("tiny-bin-fp16", "float16", "pytorch", 1),
+    ("tiny-safetensors-fp32", "float32", "safetensors", 1),
+    ("tiny-sharded-bin", "float16", "pytorch", 2),
+    ("tiny-sharded-safetensors", "bfloat16", "safetensors", 2),
+)
+CKPT_COMMAND = "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python3 models/make_tiny_codegen.py --checkpoints"
+MASKED_BIAS = -1e9
+ST_DTYPE = {"float32": "F32", "float16": "F16", "bfloat16": "BF16"}
+ITEMSIZE = {"float32": 4, "float16": 2, "bfloat16": 2}
+TORCH_DTYPE = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+CHUNK = 1 << 24  # elements generated at a time by the streaming writer
+
+
+def checkpoint_names(cfg, buffers):
+    """Names in the order of HF CodeGenForCausalLM.state_dict() (a module's own buffers before its children's
+    parameters, so attn.causal_mask and attn.masked_bias come right after ln_1); `buffers` False: weights only."""
+    names = ["transformer.wte.weight"]
+    for i in range(cfg["n_layer"]):
+        p = f"transformer.h.{i}."
+        names += [p + "ln_1.weight", p + "ln_1.bias"]
+        if buffers:
+            names += [p + "attn.causal_mask", p + "attn.masked_bias"]
+        names += [p + s for s in ("attn.qkv_proj.weight", "attn.out_proj.weight", "mlp.fc_in.weight", "mlp.fc_in.bias",
+                                  "mlp.fc_out.weight", "mlp.fc_out.bias")]
+    return names + ["transformer.ln_f.weight", "transformer.ln_f.bias", "lm_head.weight", "lm_head.bias"]
+
+
+def checkpoint_shapes(cfg):
+    """name -> shape of each weight (PyTorch layout, [out, in] for Linear), in state-dict order, no buffers."""
+    E, V, I = cfg["n_embd"], cfg["vocab_size"], n_inner(cfg)
+    shapes = {}
+    for name in checkpoint_names(cfg, buffers=False):
+        leaf = name.split(".", 3)[-1] if name.startswith("transformer.h.") else name
+        shapes[name] = {
+            "transformer.wte.weight": (V, E), "ln_1.weight": (E,), "ln_1.bias": (E,),
+            "attn.qkv_proj.weight": (3 * E, E), "attn.out_proj.weight": (E, E),
+            "mlp.fc_in.weight": (I, E), "mlp.fc_in.bias": (I,), "mlp.fc_out.weight": (E, I), "mlp.fc_out.bias": (E,),
+            "transformer.ln_f.weight": (E,), "transformer.ln_f.bias": (E,),
+            "lm_head.weight": (V, E), "lm_head.bias": (V,),
+        }[leaf]
+    return shapes
+
+
+def is_buffer(name):
+    return name.endswith(("attn.causal_mask", "attn.masked_bias"))
+
+
+def causal_mask(cfg):
+    p = cfg["n_positions"]
+    return torch.tril(torch.ones((p, p), dtype=torch.bool)).view(1, 1, p, p)
+
+
+def f32_to_bf16_bits(a):
+    """float32 -> bfloat16 bit patterns (uint16), round to nearest even (as torch's .to(torch.bfloat16))."""
+    a = np.ascontiguousarray(a, dtype=np.float32)
+    assert np.isfinite(a).all()
+    u = a.view(np.uint32)
+    return ((u + np.uint32(0x7FFF) + ((u >> np.uint32(16)) & np.uint32(1))) >> np.uint32(16)).astype(np.uint16)
+
+
+def bf16_bits_to_f32(bits):
+    return (np.ascontiguousarray(bits, dtype=np.uint16).astype(np.uint32) << np.uint32(16)).view(np.float32)
+
+
+def to_storage(a32, dtype):
+    """float32 array -> the array as stored: float32, float16, or bfloat16 as uint16 bit patterns."""
+    if dtype == "float32":
+        return np.array(a32, dtype=np.float32)
+    if dtype == "float16":
+        return np.asarray(a32, dtype=np.float32).astype(np.float16)
+    return f32_to_bf16_bits(a32)
+
+
+def stored_as_float(a, dtype):
+    """The stored array as float32 (exact for all three dtypes)."""
+    return bf16_bits_to_f32(a) if dtype == "bfloat16" else np.asarray(a).astype(np.float32)
+
+
+def to_torch(a, dtype):
+    """A stored array as a torch tensor of the checkpoint dtype, with its own storage."""
+    if dtype == "bfloat16":
+        return torch.from_numpy(a.view(np.int16).copy()).view(torch.bfloat16).contiguous().clone()
+    return torch.from_numpy(a.copy()).contiguous().clone()
+
+
+def from_torch(t):
+    """A loaded tensor as NumPy (bfloat16 as uint16 bit patterns)."""
+    if t.dtype == torch.bfloat16:
+        return t.contiguous().view(torch.int16).numpy().view(np.uint16)
+    return t.numpy()
+
+
+def torch_state_dict(stored, dtype, cfg, buffers=True):
+    """OrderedDict as torch.save(model.state_dict()) of a published checkpoint has it; each tensor its own storage."""
+    sd = collections.OrderedDict()
+    for name in checkpoint_names(cfg, buffers):
+        if name.endswith("attn.causal_mask"):
+            sd[name] = causal_mask(cfg).contiguous().clone()
+        elif name.endswith("attn.masked_bias"):
+            sd[name] = torch.tensor(MASKED_BIAS, dtype=torch.float32)
+        else:
+            sd[name] = to_torch(stored[name], dtype)
+    return sd
+
+
+def nbytes_of(t):
+    return t.numel() * t.element_size()
+
+
+def split_in_two(names, sizes):
+    """Two shards in order, as transformers' shard_checkpoint does with max_shard_size = half the total: a shard
+    takes tensors while its size stays within the limit."""
+    limit = sum(sizes[n] for n in names) / 2
+    first, size = [], 0
+    for n in names:
+        if first and size + sizes[n] > limit:
+            break
+        first.append(n)
+        size += sizes[n]
+    return [first, names[len(first):]]
+
+
+def shard_file_names(fmt, count):
+    if fmt == "pytorch":
+        return ["pytorch_model.bin"] if count == 1 else \
+            [f"pytorch_model-{i + 1:05d}-of-{count:05d}.bin" for i in range(count)]
+    return ["model.safetensors"] if count == 1 else \
+        [f"model-{i + 1:05d}-of-{count:05d}.safetensors" for i in range(count)]
+
+
+def index_file_name(fmt):
+    return "pytorch_model.bin.index.json" if fmt == "pytorch" else "model.safetensors.index.json"
+
+
+def write_index(path, weight_map, total_size):
+    """As transformers' save_pretrained writes it: json.dumps(index, indent=2, sort_keys=True) + newline."""
+    index = {"metadata": {"total_size": total_size}, "weight_map": weight_map}
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(json.dumps(index, indent=2, sort_keys=True) + "\n")
+
+
+# -- safetensors: a writer (streaming) and an independent reader --------------------------------------------
+def safetensors_header(entries):
+    """entries: (name, dtype, shape) in file order. Returns the header bytes (length + JSON padded with spaces so
+    that the data starts at a multiple of 8) and the byte size of the data."""
+    header = {"__metadata__": {"format": "pt"}}
+    offset = 0
+    for name, dtype, shape in entries:
+        size = int(np.prod(shape, dtype=np.int64)) * ITEMSIZE[dtype]
+        header[name] = {"dtype": ST_DTYPE[dtype], "shape": [int(d) for d in shape],
+                        "data_offsets": [offset, offset + size]}
+        offset += size
+    raw = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    raw += b" " * (-(8 + len(raw)) % 8)
+    return struct.pack("<Q", len(raw)) + raw, offset
+
+
+def write_safetensors(path, entries, chunks_of):
+    """Header first (all shapes are known), then each tensor's bytes from chunks_of(name), one chunk at a time."""
+    head, data_size = safetensors_header(entries)
+    with open(path, "wb") as f:
+        f.write(head)
+        for name, dtype, shape in entries:
+            want, got = int(np.prod(shape, dtype=np.int64)) * ITEMSIZE[dtype], 0
+            for chunk in chunks_of(name):
+                buf = np.ascontiguousarray(chunk)
+                f.write(memoryview(buf).cast("B"))
+                got += buf.nbytes
+            assert got == want, (name, got, want)
+    assert os.path.getsize(path) == len(head) + data_size, path
+
+
+def read_safetensors(path):
+    """Independent reader: ({name: NumPy array (BF16 as uint16 bit patterns)} in file order, memory-mapped;
+    {name: safetensors dtype})."""
+    raw = np.memmap(path, dtype=np.uint8, mode="r")
+    n = int(np.frombuffer(raw[:8].tobytes(), dtype="<u8")[0])
+    assert (8 + n) % 8 == 0, f"{path}: header length {n} does not align the data to 8 bytes"
+    header = json.loads(raw[8:8 + n].tobytes().decode("utf-8"))
+    assert header.pop("__metadata__", None) == {"format": "pt"}, path
+    kinds = {"F32": np.dtype("<f4"), "F16": np.dtype("<f2"), "BF16": np.dtype("<u2")}
+    out, dtypes, end = collections.OrderedDict(), {}, 0
+    for name, info in sorted(header.items(), key=lambda kv: kv[1]["data_offsets"][0]):
+        b, e = info["data_offsets"]
+        kind, shape = kinds[info["dtype"]], tuple(info["shape"])
+        assert b == end and e - b == int(np.prod(shape, dtype=np.int64)) * kind.itemsize, (path, name, b, e, end)
+        out[name] = np.frombuffer(raw, dtype=kind, count=(e - b) // kind.itemsize, offset=8 + n + b).reshape(shape)
+        dtypes[name] = info["dtype"]
+        end = e
+    assert 8 + n + end == raw.shape[0], f"{path}: {raw.shape[0] - 8 - n - end} bytes after the last tensor"
+    return out, dtypes
+
+
+# -- the fixtures -----------------------------------------------------------------------------------------
+def write_checkpoint_folder(folder_dir, dtype, fmt, shards, stored, cfg):
+    """One fixture folder; returns its file names."""
+    os.makedirs(folder_dir, exist_ok=True)
+    files = ["config.json"]
+    write_json(os.path.join(folder_dir, "config.json"), config_json(cfg, torch_dtype=dtype))
+    if fmt == "pytorch":
+        sd = torch_state_dict(stored, dtype, cfg, buffers=True)
+        names, sizes = list(sd), {n: nbytes_of(t) for n, t in sd.items()}
+    else:
+        names = checkpoint_names(cfg, buffers=False)
+        sizes = {n: stored[n].nbytes for n in names}
+    groups = [names] if shards == 1 else split_in_two(names, sizes)
+    assert len(groups) == shards and all(groups)
+    shard_names = shard_file_names(fmt, shards)
+    for group, shard in zip(groups, shard_names):
+        path = os.path.join(folder_dir, shard)
+        if fmt == "pytorch":
+            torch.save(collections.OrderedDict((n, sd[n]) for n in group), path)
+        else:
+            write_safetensors(path, [(n, dtype, stored[n].shape) for n in group], lambda n: [stored[n]])
+        files.append(shard)
+    if shards > 1:
+        assert "transformer.wte.weight" in groups[0] and "lm_head.weight" in groups[-1]
+        weight_map = {n: shard for group, shard in zip(groups, shard_names) for n in group}
+        write_index(os.path.join(folder_dir, index_file_name(fmt)), weight_map, sum(sizes.values()))
+        files.append(index_file_name(fmt))
+    return files
+
+
+def check_torch_file(path, expected):
+    """torch.load it back; same names in the same order, dtypes, shapes and values; one storage per tensor; the
+    zip holds <archive>/data.pkl, one <archive>/data/<n> per tensor and <archive>/version."""
+    sd = torch.load(path)
+    assert isinstance(sd, collections.OrderedDict), type(sd)
+    assert list(sd) == list(expected), (path, list(sd), list(expected))
+    ptrs = set()
+    for name, want in expected.items():
+        got = sd[name]
+        assert got.dtype == want.dtype and tuple(got.shape) == tuple(want.shape), (path, name, got.dtype, got.shape)
+        assert np.array_equal(from_torch(got), from_torch(want)), (path, name)
+        assert got.storage_offset() == 0 and got.storage().size() == got.numel(), (path, name)
+        ptrs.add(got.storage().data_ptr())
+    assert len(ptrs) == len(expected), f"{path}: tensors share storages"
+    with zipfile.ZipFile(path) as z:
+        entries = z.namelist()
+    prefix = entries[0].split("/")[0]
+    want_entries = {f"{prefix}/data.pkl", f"{prefix}/version"} | {f"{prefix}/data/{i}" for i in range(len(expected))}
+    assert set(entries) == want_entries, (path, entries)
+    return prefix
+
+
+def check_checkpoint_folder(folder_dir, dtype, fmt, shards, stored, cfg):
+    config = json.load(open(os.path.join(folder_dir, "config.json")))
+    assert config == dict(config_json(cfg, torch_dtype=dtype)), folder_dir
+    names = checkpoint_names(cfg, buffers=fmt == "pytorch")
+    shard_names = shard_file_names(fmt, shards)
+    if shards == 1:
+        weight_map = {n: shard_names[0] for n in names}
+    else:
+        index = json.load(open(os.path.join(folder_dir, index_file_name(fmt))))
+        assert set(index) == {"metadata", "weight_map"} and set(index["weight_map"]) == set(names), folder_dir
+        weight_map = index["weight_map"]
+        assert sorted(set(weight_map.values())) == shard_names, weight_map
+    sd = torch_state_dict(stored, dtype, cfg, buffers=True)
+    total, seen = 0, []
+    for shard in shard_names:
+        path = os.path.join(folder_dir, shard)
+        group = [n for n in names if weight_map[n] == shard]
+        if fmt == "pytorch":
+            prefix = check_torch_file(path, collections.OrderedDict((n, sd[n]) for n in group))
+            assert prefix == os.path.splitext(shard)[0], (path, prefix)
+            total += sum(nbytes_of(sd[n]) for n in group)
+            seen += group
+        else:
+            tensors, dtypes = read_safetensors(path)
+            assert list(tensors) == group, (path, list(tensors), group)
+            for n, a in tensors.items():
+                assert dtypes[n] == ST_DTYPE[dtype], (path, n)
+                assert a.shape == stored[n].shape and np.array_equal(a, stored[n]), (path, n)
+                assert np.array_equal(stored_as_float(a, dtype), stored_as_float(stored[n], dtype)), (path, n)
+                total += a.nbytes
+            seen += list(tensors)
+    assert seen == names, (folder_dir, seen)
+    if shards > 1:
+        assert index["metadata"]["total_size"] == total, (index["metadata"], total)
+    return total
+
+
+def torch_greedy(weights, ids, n_new):
+    model = build_torch_model({k: np.asarray(v, dtype=np.float32) for k, v in weights.items()})
+    ids = list(ids)
+    new = []
+    with torch.no_grad():
+        for _ in range(n_new):
+            logits, _ = model(torch.tensor([ids]))
+            nxt = int(torch.argmax(logits[0, -1, :VALID_VOCAB]))
+            new.append(nxt)
+            ids.append(nxt)
+    return new
+
+
+def write_checkpoint_fixtures(out_dir, weights, quiet=False):
+    """All four folders, reference.json and README.md under out_dir; every check; returns {relative path: bytes}."""
+    say = (lambda *a: None) if quiet else print
+    cfg = CKPT_CONFIG
+    shapes = checkpoint_shapes(cfg)
+    assert list(shapes) == list(weights) and all(shapes[k] == weights[k].shape for k in weights)
+    model_keys = list(CodeGenForCausalLM(cfg).state_dict().keys())
+    assert model_keys == checkpoint_names(cfg, buffers=False), model_keys
+    by_dtype = {d: {k: to_storage(v, d) for k, v in weights.items()} for d in ("float32", "float16", "bfloat16")}
+    assert all(np.array_equal(by_dtype["float32"][k], weights[k]) for k in weights)
+    for k, v in weights.items():  # our bfloat16 rounding == torch's
+        t = torch.from_numpy(v.copy()).to(torch.bfloat16).view(torch.int16).numpy().view(np.uint16)
+        assert np.array_equal(t, by_dtype["bfloat16"][k]), k
+
+    expected_greedy = json.load(open(FIXTURE))["greedy_new_tokens"]
+    greedy_of = {}
+    for dtype in ("float32", "float16", "bfloat16"):
+        as_stored = {k: stored_as_float(v, dtype) for k, v in by_dtype[dtype].items()}
+        tokens, gap = np_greedy(as_stored, FIXTURE_IDS, GREEDY_NEW)
+        logits = np_forward(as_stored, FIXTURE_IDS)
+        assert torch_greedy(as_stored, FIXTURE_IDS, GREEDY_NEW) == tokens, f"{dtype}: float32 torch greedy differs"
+        say(f"[checkpoints] {dtype:8s} weights: greedy {tokens}; min top-1/top-2 gap {gap:.4f}")
+        assert gap > 1e-3, f"{dtype}: greedy continuation has a near tie ({gap}); float32 execution could flip it"
+        greedy_of[dtype] = (tokens, gap, logits)
+    assert greedy_of["float32"][0] == expected_greedy, (greedy_of["float32"][0], expected_greedy)
+    say(f"[checkpoints] float32 greedy == {os.path.relpath(FIXTURE, ROOT)} greedy_new_tokens")
+
+    sizes, reference = {}, collections.OrderedDict()
+    for folder, dtype, fmt, shards in CKPT_FIXTURES:
+        folder_dir = os.path.join(out_dir, folder)
+        files = write_checkpoint_folder(folder_dir, dtype, fmt, shards, by_dtype[dtype], cfg)
+        extra = sorted(set(os.listdir(folder_dir)) - set(files))
+        assert not extra, f"{folder_dir} has files this script does not write: {extra}"
+        tensor_bytes = check_checkpoint_folder(folder_dir, dtype, fmt, shards, by_dtype[dtype], cfg)
+        for name in files:
+            sizes[f"{folder}/{name}"] = os.path.getsize(os.path.join(folder_dir, name))
+        tokens, gap, logits = greedy_of[dtype]
+        reference[folder] = {
+            "dtype": dtype,
+            "format": fmt,
+            "files": [n for n in files if n != "config.json"],
+            "tensor_bytes": tensor_bytes,
+            "greedy_new_tokens": tokens,
+            "greedy_min_gap": r(gap),
+            "prefill_argmax_valid": [int(a) for a in np.argmax(logits[:, :VALID_VOCAB], -1)],
+            "prefill_max_logit": [r(x) for x in logits.max(-1)],
+        }
+        say(f"[checkpoints] {folder}: {', '.join(files)} ({sum(sizes[f'{folder}/{n}'] for n in files) / 1e6:.2f} MB)"
+            f" read back and compared")
+    fixture = {
+        "description": "Reference values for the checkpoint fixtures (random weights: the weights of "
+                       "models/codegen-tiny-random, seed " + str(SEED) + ", stored in Salesforce's checkpoint "
+                       "formats) from the float64 NumPy forward in models/make_tiny_codegen.py, run on the weights "
+                       "as stored (rounded to the checkpoint dtype). Prompt fed with positions 0..n-1; greedy = "
+                       "argmax over ids < valid_vocab_size, no cache. Regenerate with that script (--checkpoints).",
+        "prompt_ids": FIXTURE_IDS,
+        "prompt_text": FIXTURE_TEXT,
+        "valid_vocab_size": VALID_VOCAB,
+        "checkpoints": reference,
+    }
+    with open(os.path.join(out_dir, "reference.json"), "w") as f:
+        f.write(compact_json(fixture) + "\n")
+    sizes["reference.json"] = os.path.getsize(os.path.join(out_dir, "reference.json"))
+    write_checkpoints_readme(out_dir, sizes, reference)
+    sizes["README.md"] = os.path.getsize(os.path.join(out_dir, "README.md"))
+    return sizes
+
+
+def write_checkpoints_readme(out_dir, sizes, reference):
+    rows = []
+    for name, size in sizes.items():
+        with open(os.path.join(out_dir, name), "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()
+        rows.append(f"| `{name}` | {size:,} | `{digest[:16]}` |")
+    total = sum(sizes.values())
+    desc = {
+        "tiny-bin-fp16": "`pytorch_model.bin`, fp16, PyTorch zip archive, with the per-layer buffers "
+                         "`attn.causal_mask` (bool [1,1,256,256]) and `attn.masked_bias` (float32 scalar -1e9)",
+        "tiny-safetensors-fp32": "`model.safetensors`, float32, weights only (no buffers)",
+        "tiny-sharded-bin": "fp16, two PyTorch shards + `pytorch_model.bin.index.json`, with the buffers",
+        "tiny-sharded-safetensors": "bfloat16, two safetensors shards + `model.safetensors.index.json`, no buffers",
+    }
+    with open(os.path.join(out_dir, "README.md"), "w") as f:
+        f.write(
+            "# Checkpoint fixtures (random weights, tests only)\n\n"
+            "The weights of `models/codegen-tiny-random` (2 layers, 16 wide, 4 heads of 4, rotary_dim 2, vocabulary\n"
+            "51200; `make_weights` with seed " + str(SEED) + ") written in the formats Salesforce's CodeGen\n"
+            "checkpoints come in, to test the checkpoint converter against the reference; they produce no meaningful\n"
+            "code. Each folder has a `config.json` like the bundled model's, with its `torch_dtype` and\n"
+            "`n_positions` = `n_ctx` = 256 (small buffers):\n\n"
+            + "".join(f"- `{k}/`: {v}\n" for k, v in desc.items()) +
+            "\nTensor names and order are those of Hugging Face `CodeGenForCausalLM.state_dict()` (Linear weights\n"
+            "[out, in]); every tensor has its own storage. Index files are as transformers writes them\n"
+            "(`total_size` = bytes of all tensors in the shards, buffers included for the .bin shards).\n\n"
+            "`reference.json`: for each folder, the greedy continuation (20 ids, argmax over ids < 50295, no cache)\n"
+            "of `prompt_ids` from the float64 NumPy reference run on the weights as stored (rounded to fp16 / bf16,\n"
+            "or fp32), its smallest top-1 minus top-2 logit margin (`greedy_min_gap`), and the argmax and largest\n"
+            "logit at each prompt position. The fp32 folder's tokens equal `greedy_new_tokens` of\n"
+            "`test/fixtures/tiny-codegen-reference.json`.\n\n"
+            "Made, byte-identical from run to run, from the repository root with\n\n"
+            f"    {CKPT_COMMAND}\n\n"
+            "(`--checkpoints --check-only` builds and checks them in a temporary folder and writes nothing).\n\n"
+            f"| file | bytes | sha256 (first 16) |\n|---|---:|---|\n" + "\n".join(rows) + "\n\n"
+            f"Total without this README: {total:,} bytes ({total / 1e6:.2f} MB).\n"
+        )
+
+
+def sha256_tree(root):
+    out = {}
+    for dirpath, _, files in os.walk(root):
+        for name in files:
+            path = os.path.join(dirpath, name)
+            with open(path, "rb") as f:
+                out[os.path.relpath(path, root)] = hashlib.sha256(f.read()).hexdigest()
+    return out
+
+
+def build_checkpoint_fixtures(check_only=False):
+    t0 = time.time()
+    weights = make_weights(CONFIG)
+    with tempfile.TemporaryDirectory(prefix="codegen-ckpt-") as tmp:
+        first = os.path.join(tmp, "first") if check_only else CKPT_DIR
+        sizes = write_checkpoint_fixtures(first, weights)
+        again = write_checkpoint_fixtures(os.path.join(tmp, "again"), weights, quiet=True)
+        a, b = sha256_tree(first), sha256_tree(os.path.join(tmp, "again"))
+        assert sizes == again and a == b, ("not byte-identical from run to run",
+                                           sorted(set(a.items()) ^ set(b.items())))
+    total = sum(sizes.values())
+    print(f"[checkpoints] written twice, byte-identical ({len(a)} files, sha256); total {total / 1e6:.2f} MB "
+          f"{'(check only, nothing kept)' if check_only else 'in ' + os.path.relpath(CKPT_DIR, ROOT)}; "
+          f"{time.time() - t0:.1f} s")
+    assert total < 20e6, total
+
+
+# ----------------------------------------------------------------------------------------------------------
+# --checkpoint-preset: a random-weight checkpoint with a real Salesforce shape, for scale benchmarks.
+# ----------------------------------------------------------------------------------------------------------
+CHECKPOINT_PRESETS = {
+    "350M": dict(CONFIG, n_layer=20, n_embd=1024, n_head=16, rotary_dim=32, n_positions=2048, n_ctx=2048),
+    "2B": dict(CONFIG, n_layer=32, n_embd=2560, n_head=32, rotary_dim=64, n_positions=2048, n_ctx=2048),
+    "6B": dict(CONFIG, n_layer=33, n_embd=4096, n_head=16, rotary_dim=64, n_positions=2048, n_ctx=2048),
+    "16B": dict(CONFIG, n_layer=34, n_embd=6144, n_head=24, rotary_dim=64, n_positions=2048, n_ctx=2048),
+}
+BIN_PRESETS = ("350M", "2B")  # torch.save holds the whole state dict in memory
+
+
+def salesforce_config(cfg, torch_dtype="float16"):
+    """config.json as in the Salesforce/codegen-* repositories (transformers 4.21 era)."""
+    return {
+        "activation_function": "gelu_new",
+        "architectures": ["CodeGenForCausalLM"],
+        "attn_pdrop": 0.0,
+        "bos_token_id": 1,
+        "embd_pdrop": 0.0,
+        "eos_token_id": 50256,
+        "gradient_checkpointing": False,
+        "initializer_range": 0.02,
+        "layer_norm_epsilon": 1e-05,
+        "model_type": "codegen",
+        "n_ctx": cfg["n_ctx"],
+        "n_embd": cfg["n_embd"],
+        "n_head": cfg["n_head"],
+        "n_inner": None,
+        "n_layer": cfg["n_layer"],
+        "n_positions": cfg["n_positions"],
+        "resid_pdrop": 0.0,
+        "rotary_dim": cfg["rotary_dim"],
+        "scale_attn_weights": True,
+        "summary_activation": None,
+        "summary_first_dropout": 0.1,
+        "summary_proj_to_labels": True,
+        "summary_type": "cls_index",
+        "summary_use_proj": True,
+        "task_specific_params": {"text-generation": {"do_sample": True, "max_length": 50, "temperature": 1.0}},
+        "tie_word_embeddings": False,
+        "tokenizer_class": "GPT2Tokenizer",
+        "torch_dtype": torch_dtype,
+        "transformers_version": "4.21.0.dev0",
+        "use_cache": True,
+        "vocab_size": cfg["vocab_size"],
+    }
+
+
+def preset_init(name, n_layer):
+    """('const', value) or ('normal', std): GPT-2 style, as init_gpt_like."""
+    if name.endswith(("ln_1.weight", "ln_f.weight")):
+        return "const", 1.0
+    if name.endswith(".bias"):
+        return "const", 0.0
+    if name.endswith(("attn.out_proj.weight", "mlp.fc_out.weight")):
+        return "normal", PRESET_STD / math.sqrt(2 * n_layer)
+    return "normal", PRESET_STD
+
+
+def preset_chunks(name, index, shape, dtype, n_layer, seed=SEED):
+    """The tensor's values in storage dtype, CHUNK elements at a time; its own generator (seed, index), so any
+    tensor can be regenerated alone."""
+    kind, value = preset_init(name, n_layer)
+    n = int(np.prod(shape, dtype=np.int64))
+    rng = np.random.default_rng([seed, index])
+    for start in range(0, n, CHUNK):
+        m = min(CHUNK, n - start)
+        if kind == "const":
+            a = np.full(m, value, dtype=np.float32)
+        else:
+            a = rng.standard_normal(m, dtype=np.float32)
+            a *= np.float32(value)
+        yield to_storage(a, dtype)
+
+
+def build_checkpoint_preset(preset, out_dir, fmt, dtype, check_only=False):
+    cfg = CHECKPOINT_PRESETS[preset]
+    shapes = checkpoint_shapes(cfg)
+    index = {n: i for i, n in enumerate(shapes)}
+    n_params = sum(int(np.prod(s)) for s in shapes.values())
+    n_bytes = n_params * ITEMSIZE[dtype]
+    print(f"[checkpoint {preset}] {n_params / 1e6:.1f}M parameters, {dtype} {fmt}: {n_bytes / 1e9:.2f} GB of weights"
+          + (f" + {cfg['n_layer']} causal masks of {cfg['n_positions'] ** 2 / 1e6:.1f} MB" if fmt == "pytorch" else ""))
+    if check_only:
+        return
+    t0 = time.time()
+    os.makedirs(out_dir, exist_ok=True)
+    final = os.path.join(out_dir, "model.safetensors" if fmt == "safetensors" else "pytorch_model.bin")
+    for stale in ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json",
+                  "pytorch_model.bin.index.json"):
+        if os.path.exists(os.path.join(out_dir, stale)):
+            os.remove(os.path.join(out_dir, stale))  # one checkpoint per folder; its presence means a finished build
+    work = os.path.join(out_dir, ".partial")  # same file name inside (torch.save names the archive after the file)
+    os.makedirs(work, exist_ok=True)
+    partial = os.path.join(work, os.path.basename(final))
+    chunks_of = lambda n: preset_chunks(n, index[n], shapes[n], dtype, cfg["n_layer"])
+    if fmt == "safetensors":
+        write_safetensors(partial, [(n, dtype, s) for n, s in shapes.items()], chunks_of)
+    else:
+        sd = collections.OrderedDict()  # built one tensor at a time, each its own storage
+        for n in checkpoint_names(cfg, buffers=True):
+            if n.endswith("attn.causal_mask"):
+                sd[n] = causal_mask(cfg).contiguous().clone()
+            elif n.endswith("attn.masked_bias"):
+                sd[n] = torch.tensor(MASKED_BIAS, dtype=torch.float32)
+            else:
+                a = np.concatenate(list(chunks_of(n))).reshape(shapes[n])
+                sd[n] = torch.from_numpy(a.view(np.int16)).view(torch.bfloat16) if dtype == "bfloat16" \
+                    else torch.from_numpy(a)
+        torch.save(sd, partial)
+        del sd
+    t1 = time.time()
+    print(f"[checkpoint {preset}] wrote {os.path.getsize(partial) / 1e9:.2f} GB in {t1 - t0:.1f} s "
+          f"({os.path.getsize(partial) / 1e6 / (t1 - t0):.0f} MB/s)")
+    check_checkpoint_preset(partial, fmt, dtype, cfg, shapes, chunks_of)
+    write_json(os.path.join(out_dir, "config.json"), salesforce_config(cfg, dtype))
+    os.replace(partial, final)
+    os.rmdir(work)
+    print(f"[checkpoint {preset}] checked in {time.time() - t1:.1f} s; done in {time.time() - t0:.1f} s: {final}")
+
+
+def check_checkpoint_preset(path, fmt, dtype, cfg, shapes, chunks_of):
+    """Names, order, dtypes, shapes and the size; a few tensors (their first chunk) regenerated and compared."""
+    probes = ["transformer.wte.weight", "transformer.h.0.ln_1.weight", "transformer.h.0.attn.qkv_proj.weight",
+              f"transformer.h.{cfg['n_layer'] - 1}.mlp.fc_out.weight", "lm_head.weight", "lm_head.bias"]
+    if fmt == "safetensors":
+        tensors, dtypes = read_safetensors(path)
+        assert list(tensors) == list(shapes), "names or order differ"
+        for n, a in tensors.items():
+            assert a.shape == tuple(shapes[n]) and dtypes[n] == ST_DTYPE[dtype], n
+        get = lambda n: tensors[n].reshape(-1)
+    else:
+        sd = torch.load(path)
+        assert list(sd) == checkpoint_names(cfg, buffers=True), "names or order differ"
+        for n, s in shapes.items():
+            assert tuple(sd[n].shape) == tuple(s) and sd[n].dtype == TORCH_DTYPE[dtype], n
+        mask = sd["transformer.h.0.attn.causal_mask"]
+        assert mask.dtype == torch.bool and tuple(mask.shape) == (1, 1, cfg["n_positions"], cfg["n_positions"])
+        assert bool(torch.equal(mask, causal_mask(cfg)))
+        get = lambda n: from_torch(sd[n]).reshape(-1)
+    for n in probes:
+        first = next(iter(chunks_of(n)))
+        assert np.array_equal(get(n)[:first.size], first), n
+        x = stored_as_float(get(n)[:first.size], dtype)
+        assert np.isfinite(x).all(), n
+    w = stored_as_float(get("transformer.h.0.attn.qkv_proj.weight")[:1 << 20], dtype)
+    print(f"[check] {len(shapes)} tensors, names/order/shapes/dtype as expected; qkv_proj std {w.std():.4f}; "
+          f"{len(probes)} tensors regenerated and compared (first {CHUNK >> 20}M elements)")
+
+
 def inside(path, root):
     path, root = os.path.realpath(path), os.path.realpath(root)
     return os.path.commonpath([path, root]) == root
 
 
 def parse_args(argv):
-    ap = argparse.ArgumentParser(description="Build the tiny random CodeGen test model (no arguments), or with "
-                                             "--preset a random model with a real checkpoint's shape.")
+    ap = argparse.ArgumentParser(description="Build the tiny random CodeGen test model (no arguments); with --preset "
+                                             "a random ONNX model with a real checkpoint's shape; with --checkpoints "
+                                             "the tiny model's weights in Salesforce's checkpoint formats (test "
+                                             "fixtures); with --checkpoint-preset a random checkpoint with a real "
+                                             "shape.")
     ap.add_argument("--check-only", action="store_true", help="run the checks, write nothing")
-    ap.add_argument("--preset", choices=sorted(PRESETS), help="random weights with this checkpoint's shape")
-    ap.add_argument("--out", help="output folder for --preset (must be outside the repository)")
+    ap.add_argument("--preset", choices=sorted(PRESETS), help="random weights with this checkpoint's shape (ONNX)")
+    ap.add_argument("--checkpoints", action="store_true",
+                    help="write the checkpoint fixtures into test/fixtures/checkpoints")
+    ap.add_argument("--checkpoint-preset", choices=list(CHECKPOINT_PRESETS),
+                    help="a random-weight checkpoint (config.json + weights) with this Salesforce shape")
+    ap.add_argument("--out", help="output folder for --preset / --checkpoint-preset (must be outside the repository)")
+    ap.add_argument("--format", choices=["safetensors", "bin"], help="--checkpoint-preset only (default safetensors)")
+    ap.add_argument("--dtype", choices=list(ST_DTYPE), help="--checkpoint-preset only (default float16)")
     args = ap.parse_args(argv)
-    if args.out is not None and args.preset is None:
-        ap.error("--out is only for --preset (the tiny model always goes to models/codegen-tiny-random)")
-    if args.preset is not None and args.out is None and not args.check_only:
-        ap.error("--preset needs --out DIR")
+    modes = [m for m in ("preset", "checkpoints", "checkpoint_preset") if getattr(args, m)]
+    if len(modes) > 1:
+        ap.error("--preset, --checkpoints and --checkpoint-preset are separate modes: give one")
+    big = args.preset is not None or args.checkpoint_preset is not None
+    if args.out is not None and not big:
+        ap.error("--out is only for --preset / --checkpoint-preset (the tiny model always goes to "
+                 "models/codegen-tiny-random, the checkpoint fixtures to test/fixtures/checkpoints)")
+    if (args.format is not None or args.dtype is not None) and args.checkpoint_preset is None:
+        ap.error("--format and --dtype are only for --checkpoint-preset")
+    if big and args.out is None and not args.check_only:
+        ap.error(f"--{'preset' if args.preset else 'checkpoint-preset'} needs --out DIR")
     if args.out is not None and inside(args.out, ROOT):
         ap.error(f"--out {args.out} is inside the repository ({ROOT}); put the large model elsewhere, e.g. /tmp")
+    if args.checkpoint_preset is not None:
+        args.format = args.format or "safetensors"
+        args.dtype = args.dtype or "float16"
+        if args.format == "bin" and args.checkpoint_preset not in BIN_PRESETS:
+            ap.error(f"--format bin needs the whole state dict in memory (torch.save): only for "
+                     f"{', '.join(BIN_PRESETS)}; use --format safetensors (streamed) for {args.checkpoint_preset}")
     return args
 
 
@@ -911,6 +1578,14 @@ def main():
     if args.preset is not None:
         torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
         build_preset(args.preset, os.path.abspath(args.out) if args.out else None, args.check_only)
+        return
+    if args.checkpoint_preset is not None:
+        build_checkpoint_preset(args.checkpoint_preset, os.path.abspath(args.out) if args.out else None,
+                                "pytorch" if args.format == "bin" else "safetensors", args.dtype, args.check_only)
+        return
+    if args.checkpoints:
+        torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
+        build_checkpoint_fixtures(args.check_only)
         return
 
     torch.manual_seed(SEED)
