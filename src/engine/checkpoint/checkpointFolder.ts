@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { EngineError } from '../../protocol/errors';
 import type { Precision } from '../compiler/graphBuilder';
 import { linearShape, type CodeGenWeights } from '../compiler/weights';
+import { transposeBlocked } from '../compiler/layout';
 import type { CodeGenConfig } from '../modelFolder';
 import { openPytorchCheckpoint } from './pytorchFile';
 import { openSafetensors } from './safetensorsFile';
@@ -159,7 +160,11 @@ export class CheckpointWeights implements CodeGenWeights {
 
   linear(module: string): Float32Array {
     const { inFeatures, outFeatures } = linearShape(module, this.config);
-    return transposeBlocked(this.read(`${module}.weight`), outFeatures, inFeatures);
+    return transposeBlocked(this.linearRows(module), outFeatures, inFeatures);
+  }
+
+  linearRows(module: string): Float32Array {
+    return this.read(`${module}.weight`);
   }
 
   vector(name: string): Float32Array {
@@ -171,21 +176,4 @@ export class CheckpointWeights implements CodeGenWeights {
     if (!tensor) throw new EngineError('invalid-model', `The checkpoint has no ${name}.`); // checkCheckpoint rules this out
     return readFloat32(tensor);
   }
-}
-
-/** [rows, cols] -> [cols, rows], in tiles so that both sides stay in cache (weights of 16B are 150M values). */
-export function transposeBlocked(data: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(rows * cols);
-  const T = 64;
-  for (let r0 = 0; r0 < rows; r0 += T) {
-    const r1 = Math.min(rows, r0 + T);
-    for (let c0 = 0; c0 < cols; c0 += T) {
-      const c1 = Math.min(cols, c0 + T);
-      for (let r = r0; r < r1; r++) {
-        const from = r * cols;
-        for (let c = c0; c < c1; c++) out[c * rows + r] = data[from + c];
-      }
-    }
-  }
-  return out;
 }

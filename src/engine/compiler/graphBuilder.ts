@@ -9,15 +9,14 @@
 import { EngineError } from '../../protocol/errors';
 import type { CodeGenConfig } from '../modelFolder';
 import { DataType, GraphWriter } from './onnxFormat';
-import { quantizeBlockwise, toHalf } from './quantize';
-import type { CodeGenWeights } from './weights';
+import { packQkv, packQkvRows, padHeadInputs, padHeadRows, sliceColumns, transposeBlocked } from './layout';
+import { quantizeRows, toHalf } from './quantize';
+import { linearShape, type CodeGenWeights } from './weights';
 import { TOKENIZER_VOCAB_SIZE } from '../tokenizer';
 
 export const PRECISIONS = ['fp32', 'fp16', 'int8', 'int4'] as const;
 export type Precision = (typeof PRECISIONS)[number];
 
-/** CodeGen's fixed model-parallel split of the qkv projection. */
-const MP_NUM = 4;
 const BLOCK_SIZE = 32;
 /** Head and rotary sizes are padded to multiples of 16 (what onnxruntime's fused CPU kernels accept). */
 const GQA_MULTIPLE = 16;
@@ -57,6 +56,12 @@ export async function buildDecoderGraph(
   const { cacheHeadDim: Dp, rotaryDim: Rp, logitsWidth: Vt } = graphShape(config);
   const eps = config.layerNormEpsilon;
   const linear = new LinearEmitter(g, precision);
+  /** A Linear weight as one row per output: from the source as it is, or transposed from [in, out]. */
+  const rowsOf = (module: string): Float32Array => {
+    if (weights.linearRows) return weights.linearRows(module);
+    const { inFeatures, outFeatures } = linearShape(module, config);
+    return transposeBlocked(weights.linear(module), inFeatures, outFeatures);
+  };
 
   g.inputs.push({ name: 'input_ids', dataType: DataType.INT64, shape: [1, 'sequence'] });
   g.inputs.push({ name: 'past_length', dataType: DataType.INT64, shape: [1] });
@@ -143,14 +148,18 @@ export async function buildDecoderGraph(
 
   for (let i = 0; i < config.nLayer; i++) {
     const p = `transformer.h.${i}`;
-    const qkvWeight = packQkv(weights.linear(`${p}.attn.qkv_proj`), E, H, D, Dp);
-    const qkv = linear.emit(x, qkvWeight, E, 3 * H * Dp, `${p}.attn.qkv_proj`);
+    const qkv = linear.emit(x, `${p}.attn.qkv_proj`, E, 3 * H * Dp, {
+      inOut: () => packQkv(weights.linear(`${p}.attn.qkv_proj`), E, H, D, Dp),
+      rows: () => packQkvRows(rowsOf(`${p}.attn.qkv_proj`), E, H, D, Dp),
+    });
     const attn = attention(i, qkv);
-    const outWeight = padRows(weights.linear(`${p}.attn.out_proj`), H, D, Dp, E);
-    const attnOut = linear.emit(attn, outWeight, H * Dp, E, `${p}.attn.out_proj`);
-    const fcIn = linear.emit(x, weights.linear(`${p}.mlp.fc_in`), E, I, `${p}.mlp.fc_in`);
+    const attnOut = linear.emit(attn, `${p}.attn.out_proj`, H * Dp, E, {
+      inOut: () => padHeadRows(weights.linear(`${p}.attn.out_proj`), H, D, Dp, E),
+      rows: () => padHeadInputs(rowsOf(`${p}.attn.out_proj`), H, D, Dp, E),
+    });
+    const fcIn = linear.emit(x, `${p}.mlp.fc_in`, E, I, { inOut: () => weights.linear(`${p}.mlp.fc_in`), rows: () => rowsOf(`${p}.mlp.fc_in`) });
     const gelu = g.node('FastGelu', [fcIn, g.floats(`${p}.mlp.fc_in.bias`, weights.vector(`${p}.mlp.fc_in.bias`), [I])], { domain: 'com.microsoft' })[0];
-    const fcOut = linear.emit(gelu, weights.linear(`${p}.mlp.fc_out`), I, E, `${p}.mlp.fc_out`);
+    const fcOut = linear.emit(gelu, `${p}.mlp.fc_out`, I, E, { inOut: () => weights.linear(`${p}.mlp.fc_out`), rows: () => rowsOf(`${p}.mlp.fc_out`) });
     const branches = g.node('Add', [attnOut, fcOut])[0];
     const next = i + 1 < config.nLayer ? `transformer.h.${i + 1}.ln_1` : 'transformer.ln_f';
     const fcOutBias = g.floats(`${p}.mlp.fc_out.bias`, weights.vector(`${p}.mlp.fc_out.bias`), [E]);
@@ -165,9 +174,12 @@ export async function buildDecoderGraph(
 
   // lm_head over the tokenizer's rows only; the outputs are the last position's logits and, for the positions
   // before it, the log-probability of the token that actually follows (all that perplexity needs).
-  const lmWeight = sliceColumns(weights.linear('lm_head'), E, config.vocabSize, Vt);
   const lmBias = weights.vector('lm_head.bias').subarray(0, Vt);
-  const logitsAll = g.node('Add', [linear.emit(x, lmWeight, E, Vt, 'lm_head'), g.floats('lm_head.bias', lmBias, [Vt])])[0];
+  const lmHead = linear.emit(x, 'lm_head', E, Vt, {
+    inOut: () => sliceColumns(weights.linear('lm_head'), E, config.vocabSize, Vt),
+    rows: () => rowsOf('lm_head').subarray(0, Vt * E),
+  });
+  const logitsAll = g.node('Add', [lmHead, g.floats('lm_head.bias', lmBias, [Vt])])[0];
   const minusOne = g.int64s('minus_1', [-1]);
   const last = g.node('Slice', [logitsAll, minusOne, intMax, axis1])[0];
   g.node('Reshape', [last, g.int64s('logits_shape', [1, Vt])], { outputs: ['logits'] });
@@ -186,6 +198,14 @@ export async function buildDecoderGraph(
   }
 }
 
+/** A Linear weight in the two layouts the precisions want; only the one asked for is computed. */
+interface LinearWeight {
+  /** MatMul's B: [in, out]. */
+  inOut(): Float32Array;
+  /** One row per output: [out, in]. */
+  rows(): Float32Array;
+}
+
 /** MatMul in the chosen precision. */
 class LinearEmitter {
   constructor(
@@ -193,16 +213,16 @@ class LinearEmitter {
     private readonly precision: Precision,
   ) {}
 
-  emit(input: string, weight: Float32Array, K: number, N: number, name: string): string {
+  emit(input: string, name: string, K: number, N: number, weight: LinearWeight): string {
     const g = this.g;
-    if (this.precision === 'fp32') return g.node('MatMul', [input, g.floats(`${name}.weight`, weight, [K, N])])[0];
+    if (this.precision === 'fp32') return g.node('MatMul', [input, g.floats(`${name}.weight`, weight.inOut(), [K, N])])[0];
     if (this.precision === 'fp16') {
       // Stored in half precision; onnxruntime's CPU widens it once at load (it has no fast fp16 matrix product on x86).
-      const w = g.initializer({ name: `${name}.weight`, dataType: DataType.FLOAT16, dims: [K, N], data: bytesOf(toHalf(weight)) });
+      const w = g.initializer({ name: `${name}.weight`, dataType: DataType.FLOAT16, dims: [K, N], data: bytesOf(toHalf(weight.inOut())) });
       return g.node('MatMul', [input, g.node('Cast', [w], { attrs: { to: { int: DataType.FLOAT } } })[0]])[0];
     }
     const bits = this.precision === 'int8' ? 8 : 4;
-    const q = quantizeBlockwise(weight, K, N, bits, BLOCK_SIZE);
+    const q = quantizeRows(weight.rows(), N, K, bits, BLOCK_SIZE);
     const b = g.initializer({ name: `${name}.qweight`, dataType: DataType.UINT8, dims: [N, q.blocks, (BLOCK_SIZE * bits) / 8], data: q.packed });
     const scales = g.floats(`${name}.scales`, q.scales, [N * q.blocks]);
     const zeros = g.initializer({ name: `${name}.zero_points`, dataType: DataType.UINT8, dims: [q.zeroPoints.length], data: q.zeroPoints });
@@ -212,43 +232,6 @@ class LinearEmitter {
       attrs: { K: { int: K }, N: { int: N }, bits: { int: bits }, block_size: { int: BLOCK_SIZE }, accuracy_level: { int: 4 } },
     })[0];
   }
-}
-
-/**
- * CodeGen's qkv_proj output, [E, 3E]: four quarters, each q | v | k of n_head/4 heads. Returns [E, 3 * H * Dp]
- * laid out q | k | v, heads in order, each head padded with zero columns from D to Dp.
- */
-export function packQkv(w: Float32Array, E: number, H: number, D: number, Dp: number): Float32Array {
-  const out = new Float32Array(E * 3 * H * Dp);
-  const quarter = (3 * E) / MP_NUM;
-  const local = E / MP_NUM;
-  const partOf = [0, 2, 1]; // within a quarter: q, v, k -> target blocks q = 0, k = 1, v = 2
-  const width = 3 * H * Dp;
-  for (let c = 0; c < 3 * E; c++) {
-    const j = Math.floor(c / quarter);
-    const within = c % quarter;
-    const part = partOf[Math.floor(within / local)];
-    const r = within % local;
-    const head = j * (H / MP_NUM) + Math.floor(r / D);
-    const target = part * H * Dp + head * Dp + (r % D);
-    for (let e = 0; e < E; e++) out[e * width + target] = w[e * 3 * E + c];
-  }
-  return out;
-}
-
-/** out_proj's [H * D, E] with zero rows for the padded head dimensions: [H * Dp, E]. */
-function padRows(w: Float32Array, H: number, D: number, Dp: number, E: number): Float32Array {
-  if (D === Dp) return w;
-  const out = new Float32Array(H * Dp * E);
-  for (let hd = 0; hd < H; hd++) for (let d = 0; d < D; d++) out.set(w.subarray((hd * D + d) * E, (hd * D + d + 1) * E), (hd * Dp + d) * E);
-  return out;
-}
-
-function sliceColumns(w: Float32Array, rows: number, cols: number, keep: number): Float32Array {
-  if (keep === cols) return w;
-  const out = new Float32Array(rows * keep);
-  for (let r = 0; r < rows; r++) out.set(w.subarray(r * cols, r * cols + keep), r * keep);
-  return out;
 }
 
 function bytesOf(a: Uint16Array | Float32Array): Uint8Array {

@@ -1,5 +1,6 @@
 // Weight encodings of the compiled graph: block-wise 4- and 8-bit quantization in the layout of onnxruntime's
 // com.microsoft MatMulNBits, and IEEE half precision.
+import { transposeBlocked } from './layout';
 
 export interface BlockQuantized {
   /** [N, blocks, blockSize * bits / 8]: for each output column, its K weights, block by block. */
@@ -14,9 +15,9 @@ export interface BlockQuantized {
 /**
  * Asymmetric min/max quantization per block of `blockSize` consecutive K entries of one output column: each
  * block gets a scale and a zero point so that its range maps onto 0 .. 2^bits - 1 and 0 stays exact.
- * `weight` is the MatMul's B, [K, N] row-major (in x out).
+ * `rows` holds one row per output column, [N, K] row-major (out x in, PyTorch's layout for a Linear weight).
  */
-export function quantizeBlockwise(weight: Float32Array, K: number, N: number, bits: 4 | 8, blockSize: number): BlockQuantized {
+export function quantizeRows(rows: Float32Array, N: number, K: number, bits: 4 | 8, blockSize: number): BlockQuantized {
   const blocks = Math.ceil(K / blockSize);
   const blobBytes = (blockSize * bits) / 8;
   const levels = (1 << bits) - 1;
@@ -24,39 +25,45 @@ export function quantizeBlockwise(weight: Float32Array, K: number, N: number, bi
   const scales = new Float32Array(N * blocks);
   const zpBytesPerColumn = Math.ceil((blocks * bits) / 8);
   const zeroPoints = new Uint8Array(N * zpBytesPerColumn);
-  const column = new Float32Array(K);
+  // One block's codes before packing; the padded tail of the last block holds the zero point (dequantizes to 0).
+  const codes = new Uint8Array(blockSize);
   for (let n = 0; n < N; n++) {
-    for (let k = 0; k < K; k++) column[k] = weight[k * N + n];
+    const row = n * K;
     for (let b = 0; b < blocks; b++) {
-      const from = b * blockSize;
-      const to = Math.min(K, from + blockSize);
+      const from = row + b * blockSize;
+      const to = Math.min(row + K, from + blockSize);
       let min = 0;
       let max = 0;
       for (let k = from; k < to; k++) {
-        const v = column[k];
-        if (v < min) min = v;
-        if (v > max) max = v;
+        const v = rows[k];
+        min = v < min ? v : min;
+        max = v > max ? v : max;
       }
       const scale = max > min ? (max - min) / levels : 1;
-      const zp = Math.min(levels, Math.max(0, Math.round(-min / scale)));
+      let zp = Math.round(-min / scale);
+      zp = zp < 0 ? 0 : zp > levels ? levels : zp;
       scales[n * blocks + b] = scale;
-      if (bits === 4) zeroPoints[n * zpBytesPerColumn + (b >> 1)] |= zp << ((b & 1) * 4);
-      else zeroPoints[n * zpBytesPerColumn + b] = zp;
-      const base = (n * blocks + b) * blobBytes;
       for (let k = from; k < to; k++) {
-        const q = Math.min(levels, Math.max(0, Math.round(column[k] / scale) + zp));
-        const i = k - from;
-        if (bits === 4) packed[base + (i >> 1)] |= q << ((i & 1) * 4);
-        else packed[base + i] = q;
+        const q = Math.round(rows[k] / scale) + zp;
+        codes[k - from] = q < 0 ? 0 : q > levels ? levels : q;
       }
-      // A padded tail of the last block holds the zero point, so it dequantizes to 0.
-      for (let i = to - from; i < blockSize; i++) {
-        if (bits === 4) packed[base + (i >> 1)] |= zp << ((i & 1) * 4);
-        else packed[base + i] = zp;
+      codes.fill(zp, to - from);
+      const base = (n * blocks + b) * blobBytes;
+      if (bits === 4) {
+        zeroPoints[n * zpBytesPerColumn + (b >> 1)] |= zp << ((b & 1) * 4);
+        for (let i = 0; i < blobBytes; i++) packed[base + i] = codes[2 * i] | (codes[2 * i + 1] << 4);
+      } else {
+        zeroPoints[n * zpBytesPerColumn + b] = zp;
+        packed.set(codes, base);
       }
     }
   }
   return { packed, scales, zeroPoints, blocks };
+}
+
+/** quantizeRows of a weight given as MatMul's B, [K, N] row-major (in x out). */
+export function quantizeBlockwise(weight: Float32Array, K: number, N: number, bits: 4 | 8, blockSize: number): BlockQuantized {
+  return quantizeRows(transposeBlocked(weight, K, N), N, K, bits, blockSize);
 }
 
 const f32 = new Float32Array(1);

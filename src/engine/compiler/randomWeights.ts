@@ -3,6 +3,7 @@
 // bell shape); the values only have to look like a trained model's to the kernels (small, centred, varied).
 import type { CodeGenConfig } from '../modelFolder';
 import type { CheckpointShape } from '../checkpoint/salesforceModels';
+import { transposeBlocked } from './layout';
 import { linearShape, type CodeGenWeights } from './weights';
 
 export interface RandomShape extends CheckpointShape {
@@ -20,6 +21,11 @@ export class RandomWeights implements CodeGenWeights {
   }
 
   linear(module: string): Float32Array {
+    const { inFeatures, outFeatures } = linearShape(module, this.config);
+    return transposeBlocked(this.linearRows(module), outFeatures, inFeatures);
+  }
+
+  linearRows(module: string): Float32Array {
     const { inFeatures, outFeatures } = linearShape(module, this.config);
     return this.normal(module, inFeatures * outFeatures, 0.02);
   }

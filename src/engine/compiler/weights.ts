@@ -13,6 +13,8 @@ export interface CodeGenWeights {
   embedding(): Float32Array;
   /** A Linear layer's weight as MatMul's right operand: [in, out] row-major. `module` as in the checkpoint. */
   linear(module: string): Float32Array;
+  /** The same weight as one row per output, [out, in] (PyTorch's layout), where the source holds it that way. */
+  linearRows?(module: string): Float32Array;
   /** A one-dimensional parameter by its checkpoint name. */
   vector(name: string): Float32Array;
   /** Lets a source drop what it has read (big sources free memory as the build proceeds). */
