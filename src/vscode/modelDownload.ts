@@ -1,24 +1,31 @@
-// "CodeGen: Download Model...": pick a Hugging Face repository and one of the ONNX variants it has (with sizes),
-// download it into the extension's global storage with a cancellable progress notification, then load it and
-// make it the model. HF_ENDPOINT and HF_TOKEN are honoured; a token asked for here is kept in SecretStorage.
-// VS Code's http.proxy (and http.noProxy) wins over HTTPS_PROXY / NO_PROXY. Given `{ repo, variant? }` (tests,
-// other extensions) it asks nothing and resolves to the model it made current.
+// "CodeGen: Download Model...": pick a model from the catalog (Salesforce's twelve checkpoints and the ONNX export,
+// each with its download size and what it needs here) or another Hugging Face repository; then one of the ONNX
+// variants it has (with sizes), or for a checkpoint the precision to convert it to (disk, RAM, expected speed).
+// A model that will not fit in this machine's memory is warned about first. It is downloaded into the extension's
+// global storage with a cancellable progress notification, then loaded (a checkpoint is converted then, with the
+// load's progress) and made the model. HF_ENDPOINT and HF_TOKEN are honoured; a token asked for here is kept in
+// SecretStorage. VS Code's http.proxy (and http.noProxy) wins over HTTPS_PROXY / NO_PROXY. Given `{ repo,
+// variant? }` (tests, other extensions) it asks nothing and resolves to the model it made current.
+import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { listVariants } from '../engine/modelFolder';
+import { CATALOG, catalogEntry, measureMemoryBandwidth, memoryWarning, onnxVariantPrecision, precisionPickItem, repoPickItem, type SizedModel } from '../download/catalog';
+import { checkpointPrecision, precisionFor, remoteCheckpoint, remoteCodeGenConfig } from '../download/checkpointPlan';
+import { listVariants, type CodeGenConfig } from '../engine/modelFolder';
+import { PRECISIONS, type Precision } from '../engine/compiler/graphBuilder';
 import { DownloadError } from '../download/downloadError';
 import { DEFAULT_REVISION, fetchRepoSnapshot, hubSettingsFromEnv, normalizeRepoId, type HubSettings, type RepoSnapshot } from '../download/hubApi';
-import { defaultModelsRoot, downloadModel, manualSteps, modelFolderName, remoteVariants, smallFiles } from '../download/modelDownloader';
+import { defaultModelsRoot, downloadModel, manualSteps, modelFolderName, remoteVariants, smallFiles, type RemoteVariant } from '../download/modelDownloader';
 import { describeProgress, formatBytes } from '../download/progressMeter';
 import { explicitProxy } from '../download/proxy';
-import { RECOMMENDED_MODEL } from '../download/recommendedModel';
 import { showEngineError } from './errors';
 import type { ModelManager } from './modelManager';
 import { config, SETTING } from './settings';
 
 export const DOWNLOAD_MODEL_COMMAND = 'codegenMt.downloadModel';
 export const HF_TOKEN_SECRET = 'codegenMt.huggingFaceToken';
-export const SUGGESTED_REPOS = [RECOMMENDED_MODEL.repo] as const;
+/** The repositories the picker offers: the catalog's, the recommended ONNX export first. */
+export const SUGGESTED_REPOS: readonly string[] = CATALOG.map((e) => e.repo);
 
 /**
  * The arguments that skip the command's pickers: the repository and the variant, or the first of `preferVariants`
@@ -64,16 +71,21 @@ function hubSettings(token: string | undefined): HubSettings {
 
 async function pickRepo(): Promise<string | undefined> {
   const other = '$(edit) Other repository...';
+  const bandwidth = measureMemoryBandwidth();
+  const totalmem = os.totalmem();
   const pick = await vscode.window.showQuickPick(
-    [...SUGGESTED_REPOS.map((r) => ({ label: r, detail: 'CodeGen 350M trained on Python (ONNX export)' })), { label: other, detail: 'A Hugging Face model id (owner/name) with onnx/*.onnx and config.json' }],
-    { title: 'CodeGen: Download Model (1/2)', placeHolder: 'Which Hugging Face repository?' },
+    [
+      ...CATALOG.map((entry) => repoPickItem(entry, bandwidth, totalmem)),
+      { label: other, description: '', detail: 'A Hugging Face model id (owner/name) with config.json and onnx/*.onnx or a CodeGen checkpoint' },
+    ],
+    { title: 'CodeGen: Download Model (1/2)', placeHolder: 'Which model? (download size; disk, RAM and speed here at the default precision)', matchOnDetail: true },
   );
   if (!pick) return undefined;
   if (pick.label !== other) return pick.label;
   return vscode.window.showInputBox({
     title: 'CodeGen: Download Model',
-    prompt: 'Hugging Face model id (owner/name) of a CodeGen ONNX export',
-    placeHolder: 'Xenova/codegen-350M-mono',
+    prompt: 'Hugging Face model id (owner/name) of a CodeGen ONNX export or checkpoint',
+    placeHolder: 'Salesforce/codegen-350M-mono',
     validateInput: (v) => {
       try {
         normalizeRepoId(v);
@@ -153,6 +165,13 @@ async function showDownloadError(err: unknown, repo: string, hub: HubSettings, d
   }
 }
 
+/** What is to be downloaded: an ONNX variant, or a checkpoint and the precision it converts to. */
+interface DownloadChoice {
+  readonly variant: string;
+  /** For the memory check: the model's shape and the precision it runs at, when known. */
+  readonly footprint?: { readonly entry: SizedModel; readonly precision: Precision };
+}
+
 async function downloadCommand(context: vscode.ExtensionContext, manager: ModelManager, log: vscode.LogOutputChannel, args?: DownloadModelArgs): Promise<DownloadedModel | undefined> {
   const repoInput = args ? args.repo : await pickRepo();
   if (!repoInput) return undefined;
@@ -160,22 +179,42 @@ async function downloadCommand(context: vscode.ExtensionContext, manager: ModelM
   const listed = await fetchSnapshot(context, repo, log);
   if (!listed) return undefined;
   const { snapshot, hub } = listed;
-  const variants = remoteVariants(snapshot);
   const dir = path.join(downloadedModelRoots(context.globalStorageUri.fsPath)[0], modelFolderName(repo));
-  if (variants.length === 0 || !snapshot.files.some((f) => f.path === 'config.json')) {
-    void vscode.window.showErrorMessage(`CodeGen: ${repo} is not a CodeGen ONNX export (it needs config.json and onnx/*.onnx). Try Xenova/codegen-350M-mono.`);
+  const isCheckpoint = remoteVariants(snapshot).length === 0 && remoteCheckpoint(snapshot) !== undefined;
+  if (!snapshot.files.some((f) => f.path === 'config.json') || (remoteVariants(snapshot).length === 0 && !isCheckpoint)) {
+    void vscode.window.showErrorMessage(`CodeGen: ${repo} is not a CodeGen model (it needs config.json and onnx/*.onnx or a checkpoint: model.safetensors, pytorch_model.bin). Try Salesforce/codegen-350M-mono or Xenova/codegen-350M-mono.`);
     return undefined;
+  }
+  let choice: DownloadChoice | undefined;
+  try {
+    choice = isCheckpoint ? await choosePrecision(snapshot, hub, args) : await chooseVariant(snapshot, dir, args);
+  } catch (err) {
+    void showDownloadError(err, repo, hub, dir, log, args?.variant);
+    return undefined;
+  }
+  if (!choice || (!args && !(await confirmMemory(choice)))) return undefined;
+  const result = await runDownload(repo, choice.variant, dir, hub, snapshot, log);
+  if (!result) return undefined;
+  log.info(`Downloaded ${repo} (${result.format}, ${result.variant}, commit ${result.commit}) into ${result.modelDir}: fetched ${result.downloaded.length} files, ${result.reused.length} already there.`);
+  return (await useDownloadedModel(manager, result.modelDir, result.variant, log)) ? { modelDir: result.modelDir, variant: result.variant } : undefined;
+}
+
+/** The ONNX variant: the one named, the first preferred one the repository has, or the user's pick (with sizes). */
+async function chooseVariant(snapshot: RepoSnapshot, dir: string, args?: DownloadModelArgs): Promise<DownloadChoice | undefined> {
+  const repo = snapshot.repo;
+  const variants = remoteVariants(snapshot);
+  const entry = catalogEntry(repo);
+  const footprint = (variant: string): DownloadChoice => ({ variant, footprint: entry && { entry, precision: onnxVariantPrecision(variant) } });
+  if (args) {
+    const preferred = args.preferVariants?.map((stem) => variants.find((v) => v.variant === stem)).find((v) => v !== undefined);
+    const named = args.variant === undefined ? (preferred ?? variants[0]) : variants.find((v) => v.variant === args.variant);
+    if (!named) throw new DownloadError('not-found', `${repo} has no ONNX variant ${args.variant} (it has ${variants.map((v) => v.variant).join(', ')}).`);
+    return footprint(named.variant);
   }
   const have = new Set(listVariants(dir));
   const smallBytes = smallFiles(snapshot).reduce((n, f) => n + f.size, 0);
-  const preferred = args?.preferVariants?.map((stem) => variants.find((v) => v.variant === stem)).find((v) => v !== undefined);
-  const named = args && (args.variant === undefined ? (preferred ?? variants[0]) : variants.find((v) => v.variant === args.variant));
-  if (args && !named) {
-    void vscode.window.showErrorMessage(`CodeGen: ${repo} has no ONNX variant ${args.variant} (it has ${variants.map((v) => v.variant).join(', ')}).`);
-    return undefined;
-  }
-  const pick = named ?? await vscode.window.showQuickPick(
-    variants.map((v, i) => ({
+  const pick = await vscode.window.showQuickPick(
+    variants.map((v: RemoteVariant, i) => ({
       label: v.variant,
       description: `${formatBytes(v.bytes + smallBytes)}${have.has(v.variant) ? ' (downloaded)' : ''}${i === 0 ? ' (the engine default)' : ''}`,
       detail: VARIANT_NOTES[v.variant],
@@ -183,16 +222,44 @@ async function downloadCommand(context: vscode.ExtensionContext, manager: ModelM
     })),
     { title: `CodeGen: Download Model (2/2): ${repo}`, placeHolder: 'Which variant? Smaller files load faster and use less memory.' },
   );
-  if (!pick) return undefined;
-  let result;
+  return pick && footprint(pick.variant);
+}
+
+/** A checkpoint's precision: the one named, or the user's pick with each one's disk, RAM and speed here. */
+async function choosePrecision(snapshot: RepoSnapshot, hub: HubSettings, args?: DownloadModelArgs): Promise<DownloadChoice | undefined> {
+  const repo = snapshot.repo;
+  const named = checkpointPrecision(repo, args?.variant);
+  const config: CodeGenConfig = catalogEntry(repo)?.config ?? (await remoteCodeGenConfig(snapshot, hub));
+  const fallback = precisionFor(config, undefined);
+  const entry: SizedModel = { repo, config, defaultPrecision: fallback };
+  if (args) return { variant: named ?? fallback, footprint: { entry, precision: named ?? fallback } };
+  const bandwidth = measureMemoryBandwidth();
+  const totalmem = os.totalmem();
+  const order = [fallback, ...PRECISIONS.filter((p) => p !== fallback)];
+  const pick = await vscode.window.showQuickPick(
+    order.map((p) => precisionPickItem(entry, p, bandwidth, totalmem)),
+    { title: `CodeGen: Download Model (2/2): ${repo}`, placeHolder: 'Which precision? The checkpoint is converted to it on this machine once, after the download.' },
+  );
+  return pick && { variant: pick.precision, footprint: { entry, precision: pick.precision } };
+}
+
+/** Warns (modal) before a model that will not fit in this machine's memory; whether to go on. */
+async function confirmMemory(choice: DownloadChoice): Promise<boolean> {
+  const warning = choice.footprint && memoryWarning(choice.footprint.entry, choice.footprint.precision, os.totalmem());
+  if (!warning) return true;
+  const anyway = 'Download Anyway';
+  return (await vscode.window.showWarningMessage(`CodeGen: ${warning}`, { modal: true }, anyway)) === anyway;
+}
+
+async function runDownload(repo: string, variant: string, dir: string, hub: HubSettings, snapshot: RepoSnapshot, log: vscode.LogOutputChannel) {
   try {
-    result = await vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: `CodeGen: downloading ${repo} (${pick.variant})`, cancellable: true },
+    return await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `CodeGen: downloading ${repo} (${variant})`, cancellable: true },
       async (progress, cancel) => {
         let percent = 0;
         return downloadModel({
           repo,
-          variant: pick.variant,
+          variant,
           dir,
           hub,
           snapshot,
@@ -208,11 +275,9 @@ async function downloadCommand(context: vscode.ExtensionContext, manager: ModelM
       },
     );
   } catch (err) {
-    void showDownloadError(err, repo, hub, dir, log, pick.variant);
+    void showDownloadError(err, repo, hub, dir, log, variant);
     return undefined;
   }
-  log.info(`Downloaded ${repo} (${result.variant}, commit ${result.commit}) into ${result.modelDir}: fetched ${result.downloaded.length} files, ${result.reused.length} already there.`);
-  return (await useDownloadedModel(manager, result.modelDir, result.variant, log)) ? { modelDir: result.modelDir, variant: result.variant } : undefined;
 }
 
 /** Loads the folder (the engine's rules decide), then makes it the model in the user settings; whether it loaded. */

@@ -13,12 +13,15 @@ import { FakeHub } from './fakeHub';
 import { cliArgv, ROOT } from '../helpers/cli';
 
 const REPO = 'test-owner/codegen-tiny';
+/** A Salesforce-style repository: config.json and an fp16 pytorch_model.bin (the tiny fixture checkpoint). */
+const CHECKPOINT = 'test-sf/codegen-tiny-bin';
+const CHECKPOINT_DIR = path.join(ROOT, 'test', 'fixtures', 'checkpoints', 'tiny-bin-fp16');
 let hub: FakeHub;
 let work: string;
 
 before(async () => {
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'codegen-dlcli-'));
-  hub = await new FakeHub({ repos: { [REPO]: bundledModelDir() } }).start();
+  hub = await new FakeHub({ repos: { [REPO]: bundledModelDir(), [CHECKPOINT]: CHECKPOINT_DIR } }).start();
 });
 
 after(async () => {
@@ -79,6 +82,48 @@ test('download errors: usage (exit 2), not found and unreachable with the manual
   assert.match(offline.stderr, /Cannot reach 127\.0\.0\.1:1/);
   assert.match(offline.stderr, /resolve\/main\/onnx\/model_int8\.onnx\n\s+-> .*y\/onnx\/model_int8\.onnx/);
   assert.doesNotMatch(offline.stderr, /\n\s+at /, 'no stack trace');
+});
+
+test('a checkpoint repository: --list gives its format, size and each precision\'s needs; download converts it and a session runs on it', async () => {
+  const list = await cli(['download', '--repo', CHECKPOINT, '--list']);
+  assert.equal(list.code, 0, list.stderr);
+  assert.match(list.stdout, /^test-sf\/codegen-tiny-bin at main \(commit 0123456789ab\): a PyTorch checkpoint: pytorch_model\.bin, 3\.53 MB to download$/m);
+  for (const p of ['fp32', 'fp16', 'int8', 'int4']) assert.match(list.stdout, new RegExp(`^ {2}${p} +[\\d.]+ MB disk +[\\d.]+ MB RAM  +[\\d.]+ ms/token${p === 'int8' ? ' {3}\\(default\\)' : ''}$`, 'm'));
+  const json = JSON.parse((await cli(['download', '--repo', CHECKPOINT, '--list', '--json'])).stdout) as { format: string; checkpointFormat: string; defaultPrecision: string; precisions: { precision: string }[] };
+  assert.deepEqual([json.format, json.checkpointFormat, json.defaultPrecision, json.precisions.length], ['checkpoint', 'pytorch', 'int8', 4]);
+
+  const dir = path.join(work, 'checkpoint');
+  const cache = path.join(work, 'compiled');
+  const run = await cli(['download', '--repo', CHECKPOINT, '--variant', 'int4', '--dir', dir, '--cache', cache]);
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(run.stdout.trim(), dir);
+  assert.match(run.stderr, /pytorch_model\.bin: 3\.53 MB, verified/);
+  assert.match(run.stderr, /converting int4: 1 of 3 layers/);
+  assert.match(run.stderr, /is ready: fetched config\.json, pytorch_model\.bin; all verified/);
+  assert.match(run.stderr, new RegExp(`Use it with: codegen-mt session --model "${dir}" --variant int4 `));
+  assert.equal(fs.readdirSync(cache).length, 1, 'converted into the cache');
+  const turns = path.join(work, 'checkpoint-turns.txt');
+  fs.writeFileSync(turns, 'Print hello.\n');
+  const session = await cli(['session', '--model', dir, '--variant', 'int4', '--cache', cache, '--turns-file', turns, '--max-new-tokens', '4', '--temperature', '0', '--json']);
+  assert.equal(session.code, 0, session.stderr);
+  assert.doesNotMatch(session.stderr, /Converting/, 'the download converted it already');
+  assert.equal((JSON.parse(session.stdout) as { turns: unknown[] }).turns.length, 1);
+
+  const bad = await cli(['download', '--repo', CHECKPOINT, '--variant', 'model_int8', '--dir', path.join(work, 'bad')]);
+  assert.equal(bad.code, 2, bad.stderr);
+  assert.match(bad.stderr, /--variant must be one of fp32, fp16, int8, int4 .*not "model_int8"/);
+});
+
+test('download --catalog lists every model offered with each precision\'s disk, RAM and speed here', async () => {
+  const text = await cli(['download', '--catalog']);
+  assert.equal(text.code, 0, text.stderr);
+  for (const size of ['350M', '2B', '6B', '16B']) for (const data of ['nl', 'multi', 'mono']) assert.match(text.stdout, new RegExp(`^Salesforce/codegen-${size}-${data}  [\\d.]+ [MG]B download`, 'm'));
+  assert.match(text.stdout, /^Xenova\/codegen-350M-mono  360 MB download, HumanEval pass@1 12\.76% \(paper\)$/m);
+  assert.match(text.stdout, /^ {2}int4 +1\.96 GB disk +5\.94 GB RAM[ *] +\d+ ms\/token {3}\(default\)$/m);
+  assert.match(text.stdout, /GB\/s read bandwidth/);
+  const json = JSON.parse((await cli(['download', '--catalog', '--json'])).stdout) as { models: { repo: string; precisions: { fits: boolean }[] }[] };
+  assert.equal(json.models.length, 13);
+  assert.ok(json.models.every((m) => m.precisions.every((p) => typeof p.fits === 'boolean')));
 });
 
 test('progress: rate over a sliding window, ETA, and bytes found on disk do not count as speed', () => {

@@ -1,6 +1,7 @@
 // A local Hugging Face hub for the download tests: the real URL scheme and API answers, over node:http(s) on
-// 127.0.0.1, serving model folders from disk. LFS files (*.onnx) redirect to a second server (another origin,
-// like the hub's CDN) that honours Range. Faults are switched on per test; every request is recorded.
+// 127.0.0.1, serving model folders from disk. LFS files (*.onnx, checkpoints' *.bin and *.safetensors) redirect
+// to a second server (another origin, like the hub's CDN) that honours Range. Faults are switched on per test;
+// every request is recorded.
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
@@ -63,7 +64,7 @@ function listFolder(dir: string): HubFile[] {
       else {
         const abs = path.join(dir, r);
         const data = fs.readFileSync(abs);
-        files.push({ path: r, abs, size: data.length, lfs: r.endsWith('.onnx'), sha256: createHash('sha256').update(data).digest('hex'), gitOid: gitOid(data) });
+        files.push({ path: r, abs, size: data.length, lfs: /\.(onnx|bin|safetensors)$/.test(r), sha256: createHash('sha256').update(data).digest('hex'), gitOid: gitOid(data) });
       }
     }
   };
