@@ -14,11 +14,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parameterCount } from '../src/engine/checkpoint/checkpointFolder';
-import { salesforceConfigJson, salesforceShape, type CheckpointShape } from '../src/engine/checkpoint/salesforceModels';
+import { salesforceConfig, salesforceShape, type CheckpointShape } from '../src/engine/checkpoint/salesforceModels';
 import { compiledFile, compileModel, compileRandomModel, isPrecision } from '../src/engine/compiler/compile';
 import type { Precision } from '../src/engine/compiler/graphBuilder';
 import { LocalEngine } from '../src/engine/localEngine';
-import { parseCodeGenConfig } from '../src/engine/modelFolder';
 
 interface StepFigures {
   readonly seconds: number;
@@ -137,7 +136,7 @@ async function main(): Promise<void> {
 }
 
 function paramsOf(shape: CheckpointShape): number {
-  return parameterCount(parseCodeGenConfig(salesforceConfigJson(shape), shape.name));
+  return parameterCount(salesforceConfig(shape));
 }
 
 function fail(message: string): never {

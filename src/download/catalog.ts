@@ -4,7 +4,7 @@
 // command line show, so that all of it is tested without VS Code.
 import * as os from 'node:os';
 import { defaultCheckpointPrecision, parameterCount } from '../engine/checkpoint/checkpointFolder';
-import { SALESFORCE_SHAPES, type CheckpointShape } from '../engine/checkpoint/salesforceModels';
+import { salesforceConfig, SALESFORCE_SHAPES } from '../engine/checkpoint/salesforceModels';
 import { bytesReadPerToken, compiledWeightBytes, runtimeBytes } from '../engine/compiler/footprint';
 import { PRECISIONS, type Precision } from '../engine/compiler/graphBuilder';
 import type { CodeGenConfig } from '../engine/modelFolder';
@@ -43,21 +43,6 @@ const DATA_ABOUT: Readonly<Record<TrainingData, string>> = {
 
 /** The paper's HumanEval pass@1 (CODEGEN.md), Mono models only. */
 const MONO_HUMANEVAL: Readonly<Record<string, number>> = { '350M': 12.76, '2B': 23.7, '6B': 26.13, '16B': 29.28 };
-
-export function salesforceConfig(shape: CheckpointShape): CodeGenConfig {
-  return {
-    nLayer: shape.nLayer,
-    nEmbd: shape.nEmbd,
-    nHead: shape.nHead,
-    headDim: shape.nEmbd / shape.nHead,
-    rotaryDim: shape.rotaryDim,
-    nInner: 4 * shape.nEmbd,
-    layerNormEpsilon: 1e-5,
-    nPositions: 2048,
-    vocabSize: 51200,
-    eosTokenId: 50256,
-  };
-}
 
 /**
  * The published pytorch_model.bin: every parameter in fp16, plus each layer's bool causal mask buffer
@@ -140,11 +125,11 @@ export function measureMemoryBandwidth(): number {
 }
 
 /**
- * Measured decode time over the memory floor (bytes read per token ÷ bandwidth) in the bench on the 350M shape
- * with 2 threads (README: 54.0, 53.9, 23.3 and 18.1 ms a token against floors of 43.7, 43.7, 12.6 and 7.0 ms at
- * 27.8 GB/s): the quantized products are limited by the kernels, not by memory. Assumed to hold for every shape.
+ * What a decode step costs beyond reading the weights, per layer: attention over the cache, the small operators,
+ * the kernels' own overhead. Measured by npm run bench:scale with 2 threads (README): at 350M, 2B and 6B, int8 and
+ * int4 decode took the floor (bytes read / 27.8 GB/s) plus 0.2 to 0.45 ms a layer (6B int4 ran at its floor).
  */
-export const DECODE_OVER_FLOOR: Readonly<Record<Precision, number>> = { fp32: 1.24, fp16: 1.24, int8: 1.84, int4: 2.58 };
+export const DECODE_MS_PER_LAYER = 0.35;
 
 export interface PrecisionEstimate {
   readonly precision: Precision;
@@ -154,7 +139,7 @@ export interface PrecisionEstimate {
   readonly ramBytes: number;
   /** The memory floor of one decode step on this machine. */
   readonly floorMs: number;
-  /** What to expect: the floor times what the bench measured over it. */
+  /** What to expect: the floor plus the per-layer cost the bench measured. */
   readonly msPerToken: number;
 }
 
@@ -165,7 +150,7 @@ export function estimate(config: CodeGenConfig, precision: Precision, bandwidth:
     diskBytes: compiledWeightBytes(config, precision),
     ramBytes: runtimeBytes(config, precision),
     floorMs,
-    msPerToken: floorMs * DECODE_OVER_FLOOR[precision],
+    msPerToken: floorMs + DECODE_MS_PER_LAYER * config.nLayer,
   };
 }
 

@@ -14,6 +14,8 @@ import type { CodegenMtApi } from '../../src/vscode/testApi';
 import { codegenApi, EXTENSION_ID, openPython, setSetting, stopGenerating, waitFor } from './helpers';
 
 const REPO = 'test-owner/codegen-tiny';
+/** A Salesforce-style repository: config.json and pytorch_model.bin (fp16, with the 2022 buffers), no ONNX. */
+const CHECKPOINT_REPO = 'Salesforce/codegen-tiny-mono';
 const VARIANT = 'decoder_model_merged';
 /** What the environment had for these, put back after the suite. */
 const ENV_KEYS = ['HF_ENDPOINT', 'HF_TOKEN', 'HUGGING_FACE_HUB_TOKEN', 'HF_HUB_OFFLINE', 'HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'ALL_PROXY', 'all_proxy'];
@@ -35,7 +37,8 @@ suite('download a model (local fake hub)', () => {
     fs.mkdirSync(path.join(recommended, 'onnx'));
     fs.copyFileSync(path.join(source, 'config.json'), path.join(recommended, 'config.json'));
     for (const stem of ['model', 'model_int8']) fs.copyFileSync(path.join(source, 'onnx', 'model.onnx'), path.join(recommended, 'onnx', `${stem}.onnx`));
-    hub = await new FakeHub({ repos: { [REPO]: source, [RECOMMENDED_MODEL.repo]: recommended } }).start();
+    const checkpoint = path.join(extension.extensionPath, 'test', 'fixtures', 'checkpoints', 'tiny-bin-fp16');
+    hub = await new FakeHub({ repos: { [REPO]: source, [RECOMMENDED_MODEL.repo]: recommended, [CHECKPOINT_REPO]: checkpoint } }).start();
     for (const key of ENV_KEYS) {
       savedEnv.set(key, process.env[key]);
       delete process.env[key];
@@ -104,6 +107,22 @@ suite('download a model (local fake hub)', () => {
     assert.equal(result.variant, 'model_int8', 'the first preferred variant the repository has, not its fp32 default');
     await waitFor(() => api.modelStatus().state === 'ready' && api.modelStatus().label === 'Xenova--codegen-350M-mono (model_int8)', `ready on the download (is ${JSON.stringify(api.modelStatus())})`);
     assert.equal(api.modelStatus().testModel, undefined, 'no test-model notice for a real model');
+  });
+
+  test('a Salesforce checkpoint repository downloads, converts on load to the precision asked for, and a turn runs on it', async () => {
+    fs.rmSync(path.join(api.globalStoragePath(), 'models', 'Salesforce--codegen-tiny-mono'), { recursive: true, force: true });
+    const result = await vscode.commands.executeCommand<{ modelDir: string; variant: string } | undefined>('codegenMt.downloadModel', { repo: CHECKPOINT_REPO, variant: 'int4' });
+    assert.ok(result, `downloaded; last error: ${JSON.stringify(api.lastError())}`);
+    assert.equal(result.variant, 'int4');
+    assert.ok(fs.existsSync(path.join(result.modelDir, 'pytorch_model.bin')), 'the checkpoint was downloaded');
+    assert.ok(!fs.existsSync(path.join(result.modelDir, 'onnx')), 'nothing is converted into the download folder (the graph goes to the cache)');
+    const label = 'Salesforce--codegen-tiny-mono (int4)';
+    await waitFor(() => api.modelStatus().state === 'ready' && api.modelStatus().label === label, `ready on the converted checkpoint (is ${JSON.stringify(api.modelStatus())})`);
+    await openPython('checkpoint.py');
+    const id = await vscode.commands.executeCommand<string>('codegenMt.submitPrompt', 'Print hello.');
+    const turn = await api.waitForTurn(id!, ['proposed']);
+    assert.ok(turn.code.length > 0, 'the converted checkpoint generated code');
+    await vscode.commands.executeCommand('codegenMt.rejectTurn', id);
   });
 
   test('a variant the repository lacks, or a repository the hub lacks: nothing is downloaded and the settings stay', async () => {

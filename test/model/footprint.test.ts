@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { compileModel } from '../../src/engine/compiler/compile';
+import { salesforceConfig, salesforceShape } from '../../src/engine/checkpoint/salesforceModels';
 import { bytesReadPerToken, compiledWeightBytes, kvCacheBytes, runtimeBytes } from '../../src/engine/compiler/footprint';
 import { buildDecoderGraph, PRECISIONS } from '../../src/engine/compiler/graphBuilder';
 import { GraphWriter } from '../../src/engine/compiler/onnxFormat';
@@ -65,11 +66,16 @@ test('the 350M shape: fp32 is 4 bytes a parameter, each precision smaller than t
   assert.ok(fp16Share > 0.9 && fp16Share < 1, `fp16 runs as fp32 but for its half-precision embedding: ${fp16Share}`);
   assert.ok(runtimeBytes(M350, 'int4') < runtimeBytes(M350, 'int8') && runtimeBytes(M350, 'int8') < runtimeBytes(M350, 'fp32'));
   assert.ok(runtimeBytes(M350, 'int8', 100) < runtimeBytes(M350, 'int8'), 'a shorter context needs less');
-  // The bench's peak RSS at about 1.1k tokens (README): the estimate is above it, by at most 20%.
+  // Measured peak RSS: the bench's at about 1.1k tokens on the 350M shape (README), and bench:scale's at a short
+  // prompt on the 2B and 6B shapes: the estimate is above each, by at most 20%.
   const measured = { fp32: 1884e6, fp16: 1877e6, int8: 1171e6, int4: 939e6 };
   for (const p of PRECISIONS) {
     const ratio = runtimeBytes(M350, p, 1100) / measured[p];
     assert.ok(ratio >= 1 && ratio < 1.2, `${p}: estimated ${runtimeBytes(M350, p, 1100)} for ${measured[p]} measured`);
+  }
+  for (const [shape, precision, rss] of [['2B', 'int8', 3.76 * 2 ** 30], ['2B', 'int4', 2.51 * 2 ** 30], ['6B', 'int4', 6.04 * 2 ** 30]] as const) {
+    const estimated = runtimeBytes(salesforceConfig(salesforceShape(shape)!), precision, 64);
+    assert.ok(estimated >= rss && estimated < 1.2 * rss, `${shape} ${precision}: estimated ${estimated} for ${rss} measured`);
   }
 });
 

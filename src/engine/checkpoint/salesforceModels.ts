@@ -1,6 +1,7 @@
 // The shapes of Salesforce's CodeGen checkpoints (CODEGEN.md: all vocab 51200, n_positions 2048, mp_num 4,
 // gelu_new, n_inner 4 * n_embd) and the config.json they publish with them. One place for them: the download
 // catalog offers them, and the compiler's random-weight mode builds them for the scale benchmarks.
+import { parseCodeGenConfig, type CodeGenConfig } from '../modelFolder';
 
 export interface CheckpointShape {
   /** `350M`, `2B`, `6B`, `16B`: the size in the repository names. */
@@ -49,4 +50,9 @@ export function salesforceConfigJson(shape: CheckpointShape): Record<string, unk
     use_cache: true,
     vocab_size: 51200,
   };
+}
+
+/** The engine's view of that config.json. */
+export function salesforceConfig(shape: CheckpointShape): CodeGenConfig {
+  return parseCodeGenConfig(salesforceConfigJson(shape), `the ${shape.name} shape`);
 }

@@ -8,11 +8,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { EngineError } from '../../protocol/errors';
-import { parseCodeGenConfig, readCodeGenConfig, type CodeGenConfig } from '../modelFolder';
+import { readCodeGenConfig, type CodeGenConfig } from '../modelFolder';
 import { buildDecoderGraph, PRECISIONS, type Precision } from './graphBuilder';
 import { GraphWriter, writeOnnxModel } from './onnxFormat';
 import { checkCheckpoint, CheckpointWeights, findCheckpoint } from '../checkpoint/checkpointFolder';
-import { salesforceConfigJson } from '../checkpoint/salesforceModels';
+import { salesforceConfig, salesforceConfigJson } from '../checkpoint/salesforceModels';
 import { RandomWeights, type RandomShape } from './randomWeights';
 import { OnnxExportWeights, type CodeGenWeights } from './weights';
 
@@ -210,7 +210,7 @@ async function writeCompiledFolder(plan: CompiledFolderPlan): Promise<string> {
  */
 export async function compileRandomModel(shape: RandomShape, precision: Precision, outDir: string, onProgress?: (p: CompileProgress) => void, signal?: AbortSignal): Promise<string> {
   const configJson = salesforceConfigJson(shape);
-  const config = parseCodeGenConfig(configJson, `${shape.name} shape`);
+  const config = salesforceConfig(shape);
   return writeCompiledFolder({
     outDir,
     precision,

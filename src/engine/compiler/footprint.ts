@@ -4,10 +4,8 @@
 // is downloaded, so they follow graphBuilder's tensors one by one; test/model/footprint.test.ts checks the disk
 // figure against real compiled files.
 import type { CodeGenConfig } from '../modelFolder';
-import { graphShape, type Precision } from './graphBuilder';
-
-/** MatMulNBits' block size, as graphBuilder writes it. */
-const BLOCK_SIZE = 32;
+import { PREFILL_CHUNK } from '../contextCache';
+import { BLOCK_SIZE, graphShape, type Precision } from './graphBuilder';
 
 /** The four matrix products of a block and the lm_head, as [K, N] (in x out) of the compiled graph. */
 function linearShapes(config: CodeGenConfig): [number, number][] {
@@ -72,28 +70,39 @@ export function kvCacheBytes(config: CodeGenConfig, tokens: number): number {
   return 2 * config.nLayer * config.nHead * graphShape(config).cacheHeadDim * tokens * 4;
 }
 
+/** Linear parameters of the graph (padded heads and the tokenizer's rows of lm_head included). */
+function linearParameters(config: CodeGenConfig): number {
+  return linearShapes(config).reduce((n, [K, N]) => n + K * N, 0);
+}
+
 /**
  * Weights as onnxruntime holds them once loaded: fp16 Linear weights are widened to fp32 at load (4 bytes each);
- * MatMulNBits weights are counted twice, the initializer and the copy the kernel prepacks for its integer products.
+ * MatMulNBits' prepacked copy adds two fp32 numbers per block (its scale and the block's sum, for the integer
+ * products) while the file's scales stay: measured at 2B and 6B int4, 0.69 and 1.57 GiB over the file, where
+ * this gives 0.61 and 1.62.
  */
 function residentWeightBytes(config: CodeGenConfig, precision: Precision): number {
   const linear = precision === 'fp16' ? linearBytes(config, 'fp32') : linearBytes(config, precision);
-  const prepacked = precision === 'int8' || precision === 'int4' ? linear : 0;
+  const prepacked = precision === 'int8' || precision === 'int4' ? (linearParameters(config) / BLOCK_SIZE) * 8 : 0;
   return embeddingBytes(config, precision) + linear + prepacked + vectorBytes(config) + tableBytes(config);
 }
 
-/** Activations, onnxruntime's arena, Node and the native libraries: a share of the rest plus a fixed part. */
-export const RUNTIME_ALLOWANCE = { share: 0.15, fixedBytes: 200e6 } as const;
+/**
+ * What running adds to the weights and the KV cache: Node, the tokenizer and onnxruntime itself, and the arena's
+ * peak, which a prefill chunk's logits set ([256, 50,295] floats and the log-softmax's intermediates: about six
+ * copies).
+ */
+export const RUNTIME_ALLOWANCE = { fixedBytes: 170e6, prefillLogitCopies: 6 } as const;
 
 /**
  * Resident memory needed to run the compiled model with `contextTokens` positions held (default: its whole
- * context). An estimate, checked against the bench's peak RSS on the 350M shape (README's table, about 1.1k
- * tokens held): fp32 2.04 GB estimated for 1.88 GB measured, fp16 2.04 for 1.88, int8 1.33 for 1.17, int4 0.97
- * for 0.94; so it errs high by up to 15%, which is the side a "will it fit" warning should err on.
+ * context). An estimate, checked against measured peak RSS (test/model/footprint.test.ts): the 350M shape at
+ * about 1.1k tokens (README's bench), 2B and 6B at a short prompt (npm run bench:scale); it errs high, by up to
+ * 15%, which is the side a "will it fit" warning should err on.
  */
 export function runtimeBytes(config: CodeGenConfig, precision: Precision, contextTokens = config.nPositions): number {
-  const base = residentWeightBytes(config, precision) + kvCacheBytes(config, contextTokens);
-  return Math.round(base * (1 + RUNTIME_ALLOWANCE.share) + RUNTIME_ALLOWANCE.fixedBytes);
+  const activations = RUNTIME_ALLOWANCE.prefillLogitCopies * PREFILL_CHUNK * graphShape(config).logitsWidth * 4;
+  return residentWeightBytes(config, precision) + kvCacheBytes(config, contextTokens) + activations + RUNTIME_ALLOWANCE.fixedBytes;
 }
 
 /**

@@ -17,7 +17,8 @@ import { TOKENIZER_VOCAB_SIZE } from '../tokenizer';
 export const PRECISIONS = ['fp32', 'fp16', 'int8', 'int4'] as const;
 export type Precision = (typeof PRECISIONS)[number];
 
-const BLOCK_SIZE = 32;
+/** MatMulNBits' block: one scale and zero point per this many weights along the input dimension. */
+export const BLOCK_SIZE = 32;
 /** Head and rotary sizes are padded to multiples of 16 (what onnxruntime's fused CPU kernels accept). */
 const GQA_MULTIPLE = 16;
 
