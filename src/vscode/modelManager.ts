@@ -29,16 +29,22 @@ function loadKey(o: LoadOptions): string {
   return JSON.stringify([path.resolve(o.modelDir), o.variant ?? '', o.threads ?? 0, o.compile !== false, o.compiledCache ?? '']);
 }
 
-/** Shows a compile (first load of a model and precision) as a notification with its progress. */
-function compileProgress(): { onProgress: (p: LoadProgress) => void; done: () => void } {
+/**
+ * Shows a compile or a checkpoint's conversion (first load of a model and precision) as a notification with its
+ * progress and a Cancel button, which stops the load (nothing half-written is kept; the next load starts over).
+ */
+function compileProgress(): { onProgress: (p: LoadProgress) => void; done: () => void; signal: AbortSignal } {
   let report: ((fraction: number, message: string) => void) | undefined;
   let finish: (() => void) | undefined;
+  const controller = new AbortController();
   return {
+    signal: controller.signal,
     onProgress: (p) => {
       if (p.phase !== 'compiling') return;
       if (!report) {
         let shown = 0;
-        void vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'CodeGen' }, (progress) => {
+        void vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'CodeGen', cancellable: true }, (progress, token) => {
+          token.onCancellationRequested(() => controller.abort());
           report = (fraction, message) => {
             progress.report({ message, increment: Math.max(0, fraction * 100 - shown) });
             shown = Math.max(shown, fraction * 100);
@@ -108,7 +114,7 @@ export class ModelManager implements vscode.Disposable {
     this.setStatus(statusFor(options.modelDir, { state: 'loading' }, options.variant));
     this.log.info(`Loading ${options.modelDir}${options.variant ? ` (${options.variant})` : ''}`);
     const compile = compileProgress();
-    const loading = this.client.load(options, { onProgress: compile.onProgress }).finally(compile.done).then(
+    const loading = this.client.load(options, { onProgress: compile.onProgress, signal: compile.signal }).finally(compile.done).then(
       (info) => {
         if (info.compiled?.compiledNow) this.log.info(`Compiled ${info.compiled.source} to ${info.onnxFile} in ${Math.round(info.compiled.compileMs)} ms`);
         if (this.loading === loading) {
@@ -139,7 +145,7 @@ export class ModelManager implements vscode.Disposable {
     this.setStatus(statusFor(options.modelDir, { state: 'loading' }, options.variant));
     try {
       const compile = compileProgress();
-      const info = await this.client.load(options, { onProgress: compile.onProgress }).finally(compile.done);
+      const info = await this.client.load(options, { onProgress: compile.onProgress, signal: compile.signal }).finally(compile.done);
       this.loading = Promise.resolve(info);
       this.loadedKey = loadKey(options);
       this.setStatus(statusFor(info.modelDir, { state: 'ready' }, info.variant));
