@@ -6,6 +6,7 @@ import * as ort from 'onnxruntime-node';
 import type { TokenId } from '../protocol/engine';
 import { EngineError } from '../protocol/errors';
 import { surprisalOf, type Decoder, type DecoderOutput } from './decoder';
+import { halfToFloat } from './compiler/quantize';
 import type { CodeGenConfig } from './modelFolder';
 
 type KvData = Float32Array | Uint16Array; // float16 travels as raw 16-bit words
@@ -281,19 +282,4 @@ export function checkSignature(
 function firstLine(err: unknown): string {
   const text = err instanceof Error ? err.message : String(err);
   return text.split('\n')[0].slice(0, 300);
-}
-
-/** IEEE 754 half to single precision. */
-export function halfToFloat(src: Uint16Array): Float32Array {
-  const out = new Float32Array(src.length);
-  for (let i = 0; i < src.length; i++) {
-    const h = src[i];
-    const sign = h & 0x8000 ? -1 : 1;
-    const exp = (h >> 10) & 0x1f;
-    const frac = h & 0x3ff;
-    if (exp === 0) out[i] = sign * frac * 2 ** -24;
-    else if (exp === 31) out[i] = frac ? NaN : sign * Infinity;
-    else out[i] = sign * (1 + frac / 1024) * 2 ** (exp - 15);
-  }
-  return out;
 }

@@ -4,6 +4,7 @@
 // Nothing is read until a tensor is asked for, and then only that tensor (converting 16B must not hold 32 GB).
 import * as fs from 'node:fs';
 import { EngineError } from '../../protocol/errors';
+import { halfToFloat } from '../compiler/quantize';
 
 export type TensorDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
@@ -77,25 +78,4 @@ export function readFloat32(tensor: CheckpointTensor): Float32Array {
     default:
       throw new EngineError('invalid-model', `${tensor.file}: ${tensor.name} holds ${tensor.dtype}, not floating-point weights: the checkpoint is not a CodeGen model this converter can read.`);
   }
-}
-
-const HALF_TABLE = buildHalfTable();
-
-function buildHalfTable(): Float32Array {
-  const table = new Float32Array(65536);
-  for (let h = 0; h < 65536; h++) {
-    const sign = h & 0x8000 ? -1 : 1;
-    const exp = (h >> 10) & 0x1f;
-    const frac = h & 0x3ff;
-    if (exp === 0) table[h] = sign * frac * 2 ** -24;
-    else if (exp === 31) table[h] = frac ? NaN : sign * Infinity;
-    else table[h] = sign * (1 + frac / 1024) * 2 ** (exp - 15);
-  }
-  return table;
-}
-
-export function halfToFloat(halves: Uint16Array): Float32Array {
-  const out = new Float32Array(halves.length);
-  for (let i = 0; i < halves.length; i++) out[i] = HALF_TABLE[halves[i]];
-  return out;
 }

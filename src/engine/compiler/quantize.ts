@@ -100,3 +100,25 @@ export function toHalf(values: Float32Array): Uint16Array {
   for (let i = 0; i < values.length; i++) out[i] = floatToHalf(values[i]);
   return out;
 }
+
+const HALF_TABLE = buildHalfTable();
+
+function buildHalfTable(): Float32Array {
+  const table = new Float32Array(65536);
+  for (let h = 0; h < 65536; h++) {
+    const sign = h & 0x8000 ? -1 : 1;
+    const exp = (h >> 10) & 0x1f;
+    const frac = h & 0x3ff;
+    if (exp === 0) table[h] = sign * frac * 2 ** -24;
+    else if (exp === 31) table[h] = frac ? NaN : sign * Infinity;
+    else table[h] = sign * (1 + frac / 1024) * 2 ** (exp - 15);
+  }
+  return table;
+}
+
+/** IEEE 754 half to single precision (a table of all 65,536 halves: checkpoints hold billions of them). */
+export function halfToFloat(halves: Uint16Array): Float32Array {
+  const out = new Float32Array(halves.length);
+  for (let i = 0; i < halves.length; i++) out[i] = HALF_TABLE[halves[i]];
+  return out;
+}
