@@ -1391,41 +1391,26 @@ CHECKPOINT_PRESETS = {
 BIN_PRESETS = ("350M", "2B")  # torch.save holds the whole state dict in memory
 
 
+# Keys the Salesforce/codegen-* config.json files carry beyond the bundled model's (transformers 4.21 era).
+SALESFORCE_EXTRA_KEYS = {
+    "summary_activation": None,
+    "summary_first_dropout": 0.1,
+    "summary_proj_to_labels": True,
+    "summary_type": "cls_index",
+    "summary_use_proj": True,
+    "task_specific_params": {"text-generation": {"do_sample": True, "max_length": 50, "temperature": 1.0}},
+    "tokenizer_class": "GPT2Tokenizer",
+    "transformers_version": "4.21.0.dev0",
+}
+
+
 def salesforce_config(cfg, torch_dtype="float16"):
-    """config.json as in the Salesforce/codegen-* repositories (transformers 4.21 era)."""
-    return {
-        "activation_function": "gelu_new",
-        "architectures": ["CodeGenForCausalLM"],
-        "attn_pdrop": 0.0,
-        "bos_token_id": 1,
-        "embd_pdrop": 0.0,
-        "eos_token_id": 50256,
-        "gradient_checkpointing": False,
-        "initializer_range": 0.02,
-        "layer_norm_epsilon": 1e-05,
-        "model_type": "codegen",
-        "n_ctx": cfg["n_ctx"],
-        "n_embd": cfg["n_embd"],
-        "n_head": cfg["n_head"],
-        "n_inner": None,
-        "n_layer": cfg["n_layer"],
-        "n_positions": cfg["n_positions"],
-        "resid_pdrop": 0.0,
-        "rotary_dim": cfg["rotary_dim"],
-        "scale_attn_weights": True,
-        "summary_activation": None,
-        "summary_first_dropout": 0.1,
-        "summary_proj_to_labels": True,
-        "summary_type": "cls_index",
-        "summary_use_proj": True,
-        "task_specific_params": {"text-generation": {"do_sample": True, "max_length": 50, "temperature": 1.0}},
-        "tie_word_embeddings": False,
-        "tokenizer_class": "GPT2Tokenizer",
-        "torch_dtype": torch_dtype,
-        "transformers_version": "4.21.0.dev0",
-        "use_cache": True,
-        "vocab_size": cfg["vocab_size"],
-    }
+    """config.json as in the Salesforce/codegen-* repositories: the bundled model's keys (n_inner null, eps 1e-5,
+    no _name_or_path) plus theirs, in alphabetical order as transformers writes them."""
+    config = config_json({**cfg, "n_inner": None, "layer_norm_epsilon": 1e-05}, torch_dtype=torch_dtype)
+    del config["_name_or_path"]
+    config.update(SALESFORCE_EXTRA_KEYS)
+    return dict(sorted(config.items()))
 
 
 def preset_init(name, n_layer):

@@ -29,7 +29,9 @@ export async function openModel(options: LoadOptions, callbacks: LoadCallbacks =
   const dir = path.resolve(options.modelDir);
   const requested = options.variant || undefined;
   const info = compiledInfo(dir);
-  const checkpoint = info ? undefined : checkpointOnly(dir);
+  const source = info ? undefined : compileSource(dir);
+  // A folder with a checkpoint and no ONNX file to run or compile (a Salesforce repository).
+  const checkpoint = source?.kind === 'checkpoint' ? readCodeGenConfig(dir) : undefined;
   if (checkpoint && (options.compile === false || (requested !== undefined && !isPrecision(requested)))) {
     throw new EngineError(
       'invalid-model',
@@ -38,7 +40,6 @@ export async function openModel(options: LoadOptions, callbacks: LoadCallbacks =
   }
   // A published folder is resolved first, so that its problems are reported as for any published load.
   const published = checkpoint ? { config: checkpoint, availableVariants: [] } : info || options.compile === false ? undefined : resolveModelFolder(dir);
-  const source = published && compileSource(dir);
   if (published && source && (requested === undefined || isPrecision(requested))) {
     const { config } = published;
     const precision: Precision = requested ?? (checkpoint ? defaultCheckpointPrecision(config) : 'fp32');
@@ -79,10 +80,4 @@ export async function openModel(options: LoadOptions, callbacks: LoadCallbacks =
     availableVariants: folder.availableVariants,
     ...(compiledHere ? { compiled: { precision: folder.variant as Precision, source: info.source.file, compiledNow: false, compileMs: 0 } } : {}),
   };
-}
-
-/** The config of a folder that has a checkpoint and no ONNX file to run or compile (a Salesforce repository). */
-function checkpointOnly(dir: string): CodeGenConfig | undefined {
-  const source = compileSource(dir);
-  return source?.kind === 'checkpoint' ? readCodeGenConfig(dir) : undefined;
 }
