@@ -2,34 +2,27 @@
 // current session), each written atomically (temp file in the same folder, fsync, rename, fsync of the folder)
 // after every change, so a crash or a reload loses nothing and never leaves half a file. What a crash can leave
 // (a temp file, an index one change behind) is cleaned up and repaired when the store first touches the folder.
-// Versioned; a corrupt or unknown file is skipped with a warning, never thrown.
+// The format (versioned, migrated on read) is sessionFormat.ts; a corrupt or unknown file is skipped with a
+// warning, never thrown.
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import type { PromptPerplexityView, SessionSummary, TurnState } from '../protocol/webview';
-import type { SessionRecord, TurnRecord } from './turnMachine';
+import {
+  indexFileData,
+  isSafeSessionId as isSafeId,
+  parseIndexFile,
+  parseSessionFile,
+  sessionFileData,
+  summarize,
+  type IndexRecord,
+  type SessionRecord,
+  type SessionSummaryRecord as SessionSummary,
+} from './sessionFormat';
 
-export const SESSION_FORMAT_VERSION = 1;
 const INDEX_FILE = 'index.json';
-
-interface SessionFile {
-  readonly version: number;
-  readonly session: SessionRecord;
-}
-
-interface IndexFile {
-  readonly version: number;
-  readonly currentId?: string;
-  readonly sessions: readonly SessionSummary[];
-}
 
 export interface SessionStoreOptions {
   readonly log?: (warning: string) => void;
-}
-
-export function summarize(record: SessionRecord): SessionSummary {
-  const first = record.turns[0]?.prompt.split('\n')[0].trim();
-  return { id: record.id, title: first || 'New session', updatedAt: record.updatedAt, turnCount: record.turns.length };
 }
 
 /** Temp files of writeFileAtomic in this process that are being written now: never stale. */
@@ -129,8 +122,7 @@ export class SessionStore {
 
   /** Saves a session and updates the index (and makes it current unless told otherwise). */
   save(record: SessionRecord, makeCurrent = true): Promise<void> {
-    const data: SessionFile = { version: SESSION_FORMAT_VERSION, session: record };
-    const json = JSON.stringify(data, null, 1);
+    const json = JSON.stringify(sessionFileData(record), null, 1);
     return this.enqueue(async () => {
       await fs.mkdir(this.folder, { recursive: true });
       await writeFileAtomic(this.sessionFile(record.id), json);
@@ -230,19 +222,18 @@ export class SessionStore {
     }
   }
 
-  private async writeIndex(index: Omit<IndexFile, 'version'>): Promise<void> {
+  private async writeIndex(index: IndexRecord): Promise<void> {
     await fs.mkdir(this.folder, { recursive: true });
-    const data: IndexFile = { version: SESSION_FORMAT_VERSION, ...index };
-    await writeFileAtomic(path.join(this.folder, INDEX_FILE), JSON.stringify(data, null, 1));
+    await writeFileAtomic(path.join(this.folder, INDEX_FILE), JSON.stringify(indexFileData(index), null, 1));
   }
 
   /** The index; rebuilt from the session files when it is missing or corrupt. */
-  private async readIndex(): Promise<{ currentId?: string; sessions: SessionSummary[] }> {
+  private async readIndex(): Promise<IndexRecord> {
     return (await this.readIndexFile()) ?? { sessions: await this.scan() };
   }
 
   /** The index as written; undefined when it is missing or corrupt (with a warning). */
-  private async readIndexFile(): Promise<{ currentId?: string; sessions: SessionSummary[] } | undefined> {
+  private async readIndexFile(): Promise<IndexRecord | undefined> {
     const file = path.join(this.folder, INDEX_FILE);
     let text: string;
     try {
@@ -283,10 +274,6 @@ export class SessionStore {
   }
 }
 
-function isSafeId(id: string): boolean {
-  return /^[A-Za-z0-9_-]{1,100}$/.test(id);
-}
-
 /** Whether two lists hold the same summaries, in any order. */
 function sameSummaries(a: readonly SessionSummary[], b: readonly SessionSummary[]): boolean {
   const key = (list: readonly SessionSummary[]): string =>
@@ -301,85 +288,6 @@ function sessionIdOf(name: string): string | undefined {
   return isSafeId(id) ? id : undefined;
 }
 
-// --- validation of what is read back ---
-
-const STATES: ReadonlySet<string> = new Set<TurnState>(['generating', 'proposed', 'accepted', 'rejected', 'cancelled', 'failed']);
-
 function fail(message: string): never {
   throw new Error(message);
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function str(o: Record<string, unknown>, key: string): string {
-  return typeof o[key] === 'string' ? (o[key] as string) : fail(`${key} is not a string`);
-}
-
-function num(o: Record<string, unknown>, key: string): number {
-  return typeof o[key] === 'number' && Number.isFinite(o[key]) ? (o[key] as number) : fail(`${key} is not a number`);
-}
-
-function optNum(o: Record<string, unknown>, key: string): number | undefined {
-  return o[key] === undefined ? undefined : num(o, key);
-}
-
-function checkVersion(o: Record<string, unknown>): void {
-  if (o.version !== SESSION_FORMAT_VERSION) fail(`unknown format version ${JSON.stringify(o.version)}`);
-}
-
-export function parseSessionFile(data: unknown): SessionRecord {
-  if (!isObject(data)) fail('not an object');
-  checkVersion(data);
-  const s = data.session;
-  if (!isObject(s)) fail('no session');
-  const id = str(s, 'id');
-  if (!isSafeId(id)) fail(`bad session id ${JSON.stringify(id)}`);
-  if (!Array.isArray(s.turns)) fail('turns is not a list');
-  const record: SessionRecord = {
-    id,
-    createdAt: num(s, 'createdAt'),
-    updatedAt: num(s, 'updatedAt'),
-    draft: typeof s.draft === 'string' ? s.draft : '',
-    turns: s.turns.map(parseTurn),
-  };
-  if (typeof s.documentUri === 'string') record.documentUri = s.documentUri;
-  return record;
-}
-
-function parseTurn(t: unknown): TurnRecord {
-  if (!isObject(t)) fail('a turn is not an object');
-  const state = str(t, 'state');
-  if (!STATES.has(state)) fail(`unknown turn state ${state}`);
-  const turn: TurnRecord = { id: str(t, 'id'), prompt: str(t, 'prompt'), code: str(t, 'code'), state: state as TurnState, createdAt: num(t, 'createdAt') };
-  if (t.perplexity !== undefined) turn.perplexity = parsePerplexity(t.perplexity);
-  if (t.error !== undefined) turn.error = str(t, 'error');
-  turn.droppedTurns = optNum(t, 'droppedTurns');
-  turn.tokensPerSecond = optNum(t, 'tokensPerSecond');
-  turn.seed = optNum(t, 'seed');
-  for (const key of ['droppedTurns', 'tokensPerSecond', 'seed'] as const) if (turn[key] === undefined) delete turn[key];
-  return turn;
-}
-
-function parsePerplexity(p: unknown): PromptPerplexityView {
-  if (!isObject(p)) fail('perplexity is not an object');
-  const level = str(p, 'level');
-  if (level !== 'low' && level !== 'medium' && level !== 'high') fail(`unknown level ${level}`);
-  if (!Array.isArray(p.surprising)) fail('surprising is not a list');
-  return {
-    perplexity: num(p, 'perplexity'),
-    level,
-    surprising: p.surprising.map((w) => (isObject(w) ? { text: str(w, 'text'), surprisal: num(w, 'surprisal') } : fail('bad word'))),
-  };
-}
-
-function parseIndexFile(data: unknown): { currentId?: string; sessions: SessionSummary[] } {
-  if (!isObject(data)) fail('not an object');
-  checkVersion(data);
-  if (!Array.isArray(data.sessions)) fail('sessions is not a list');
-  const sessions = data.sessions.map((s) =>
-    isObject(s) ? { id: str(s, 'id'), title: str(s, 'title'), updatedAt: num(s, 'updatedAt'), turnCount: num(s, 'turnCount') } : fail('bad entry'),
-  );
-  return { currentId: typeof data.currentId === 'string' ? data.currentId : undefined, sessions };
 }

@@ -5,8 +5,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { SESSION_FORMAT_VERSION, SessionStore, parseSessionFile, summarize, writeFileAtomic } from '../../src/session/sessionStore';
-import { TurnMachine, type SessionRecord } from '../../src/session/turnMachine';
+import { INDEX_FORMAT_VERSION, SESSION_FORMAT_VERSION, parseSessionFile, summarize, type SessionRecord } from '../../src/session/sessionFormat';
+import { SessionStore, writeFileAtomic } from '../../src/session/sessionStore';
+import { TurnMachine } from '../../src/session/turnMachine';
 
 function tempFolder(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'codegen-sessions-'));
@@ -18,7 +19,7 @@ test('save, list, load and delete sessions', async () => {
   let t = 0;
   const a = TurnMachine.create('a', () => ++t);
   a.start('t1', 'Load the data.\nmore');
-  a.finish('t1', { code: 'data = 1', cancelled: false, perplexity: { perplexity: 3, level: 'low', surprising: [{ text: 'Load', surprisal: 2 }] }, seed: 4 });
+  a.finish('t1', { code: 'data = 1', cancelled: false, perplexity: { perplexity: 3, surprising: [{ text: 'Load', surprisal: 2 }] }, seed: 4 });
   a.accept('t1');
   await store.save(a.toRecord());
   const b = TurnMachine.create('b', () => (t += 10));
@@ -108,7 +109,7 @@ function writeSessionFile(folder: string, record: SessionRecord): void {
 }
 
 function writeIndexFile(folder: string, currentId: string | undefined, records: SessionRecord[]): void {
-  const index = { version: SESSION_FORMAT_VERSION, currentId, sessions: records.map(summarize) };
+  const index = { version: INDEX_FORMAT_VERSION, currentId, sessions: records.map(summarize) };
   fs.writeFileSync(path.join(folder, 'index.json'), JSON.stringify(index));
 }
 
