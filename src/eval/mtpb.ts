@@ -4,7 +4,7 @@
 // prompt, one generation), then executed and scored by the paper's rules in the sandbox.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Engine, GenerateResult } from '../protocol/engine';
+import { GENERATION_DEFAULTS, type Engine, type GenerateResult } from '../protocol/engine';
 import { EngineError } from '../protocol/errors';
 import { runMultiTurn } from '../session/multiTurn';
 import { assembleProgram, formatPrompt, MTPB_HEADER, promptContext } from '../session/paperFormat';
@@ -136,7 +136,7 @@ async function generateMtpbSample(engine: Engine, job: MtpbJob, options: MtpbOpt
   const started = performance.now();
   const seed = sampleSeed(options.seed ?? 16, job.key);
   const prompts = job.problem.prompts[job.inputIndex];
-  const sampling = { temperature: options.temperature ?? 0.2, topP: options.topP ?? 0.95, seed };
+  const sampling = { temperature: options.temperature ?? GENERATION_DEFAULTS.temperature, topP: options.topP ?? GENERATION_DEFAULTS.topP, seed };
   try {
     if (job.mode === 'multi') {
       const result = await runMultiTurn(engine, prompts, { header: MTPB_HEADER, maxNewTokens: job.problem.maxGenLength, stop: 'turn', signal, ...sampling });
@@ -211,8 +211,8 @@ export async function runMtpb(engine: Engine, options: MtpbOptions, callbacks: E
     problems = [...new Set(options.problems)].map((id) => byId.get(id)!);
   }
 
-  const temperature = options.temperature ?? 0.2;
-  const topP = options.topP ?? 0.95;
+  const temperature = options.temperature ?? GENERATION_DEFAULTS.temperature;
+  const topP = options.topP ?? GENERATION_DEFAULTS.topP;
   const seed = options.seed ?? 16;
   const settings = { benchmark: 'mtpb', model: options.model, temperature, topP: temperature === 0 ? null : topP, seed, data: fileSha256(dataFile) };
   const store = ResultsStore.open<MtpbRecord>(options.outDir, 'samples.jsonl', settings);

@@ -79,10 +79,17 @@ export interface PromptContext {
   readonly prompt: string;
 }
 
+/**
+ * The defaults of a generation: the paper's sampling (temperature 0.2, nucleus 0.95) and per-turn budget (128 new
+ * tokens, MTPB's usual max_gen_length). The one declaration: the engine, the settings, the CLI, MTPB and
+ * HumanEval read it (package.json's setting defaults are checked against it by a test).
+ */
+export const GENERATION_DEFAULTS = { temperature: 0.2, topP: 0.95, maxNewTokens: 128, stop: 'turn' } as const;
+
 export interface SamplingOptions {
-  /** 0 means greedy. Default 0.2 (the paper's). */
+  /** 0 means greedy. Default GENERATION_DEFAULTS.temperature. */
   readonly temperature?: number;
-  /** Nucleus sampling mass. Default 0.95 (the paper's). */
+  /** Nucleus sampling mass. Default GENERATION_DEFAULTS.topP. */
   readonly topP?: number;
   /** Seed of the sampler's RNG: the same seed gives the same output. Default: a random seed, reported back. */
   readonly seed?: number;
@@ -90,7 +97,7 @@ export interface SamplingOptions {
 
 export interface GenerateRequest extends SamplingOptions {
   readonly context: PromptContext;
-  /** Budget of new tokens. Default 128 (the paper's per-turn budget). */
+  /** Budget of new tokens. Default GENERATION_DEFAULTS.maxNewTokens. */
   readonly maxNewTokens?: number;
   /** Default `turn`. */
   readonly stop?: StopMode;

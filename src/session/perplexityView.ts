@@ -1,5 +1,6 @@
 // A prompt's score as the UI shows it: the number, a level by the user's thresholds, the most surprising words.
 import type { PromptScore } from '../protocol/engine';
+import type { PromptScoreRecord } from './sessionFormat';
 import { formatPerplexityNumber, type PerplexityLevel, type PromptPerplexityView, type SurprisingWord } from '../protocol/webview';
 
 export interface PerplexityThresholds {
@@ -26,12 +27,18 @@ export function surprisingWords(score: PromptScore, count = 3): SurprisingWord[]
     .slice(0, count);
 }
 
+/** What a turn keeps of its prompt's score (the level is not kept: it depends on the thresholds of the day). */
+export function scoreRecord(score: PromptScore): PromptScoreRecord {
+  return { perplexity: score.perplexity, surprising: surprisingWords(score) };
+}
+
+/** A kept score as the panel and the hints show it, its level by `thresholds`. */
+export function scoreView(score: PromptScoreRecord, thresholds: PerplexityThresholds): PromptPerplexityView {
+  return { perplexity: score.perplexity, level: perplexityLevel(score.perplexity, thresholds), surprising: score.surprising };
+}
+
 export function perplexityView(score: PromptScore, thresholds: PerplexityThresholds): PromptPerplexityView {
-  return {
-    perplexity: score.perplexity,
-    level: perplexityLevel(score.perplexity, thresholds),
-    surprising: surprisingWords(score),
-  };
+  return scoreView(scoreRecord(score), thresholds);
 }
 
 /** The inline hint's text, e.g. `ppl 7.9`. */

@@ -1,30 +1,10 @@
 // A multi-turn session: its turns, each in one state of TurnState, changed only by legal transitions. Plain data
-// in, views and persisted records out; the host drives it, the store saves it.
-import type { PromptPerplexityView, TurnState, TurnView } from '../protocol/webview';
+// in, views and persisted records out; the turn flow drives it, the store saves it.
+import type { TurnView } from '../protocol/webview';
+import { scoreView, type PerplexityThresholds } from './perplexityView';
+import type { PromptScoreRecord, SessionRecord, TurnRecord, TurnState } from './sessionFormat';
 
-export interface TurnRecord {
-  readonly id: string;
-  readonly prompt: string;
-  code: string;
-  state: TurnState;
-  perplexity?: PromptPerplexityView;
-  error?: string;
-  droppedTurns?: number;
-  tokensPerSecond?: number;
-  /** The sampler seed of the current code (reproducible). */
-  seed?: number;
-  readonly createdAt: number;
-}
-
-export interface SessionRecord {
-  readonly id: string;
-  readonly createdAt: number;
-  updatedAt: number;
-  draft: string;
-  turns: TurnRecord[];
-  /** The document the session inserts into (its URI string), if any. */
-  documentUri?: string;
-}
+export type { SessionRecord, TurnRecord };
 
 export type TurnAction = 'finish' | 'cancel' | 'fail' | 'accept' | 'reject' | 'regenerate';
 
@@ -52,10 +32,15 @@ export class TurnTransitionError extends Error {
 export interface FinishDetails {
   readonly code: string;
   readonly cancelled: boolean;
-  readonly perplexity?: PromptPerplexityView;
+  readonly perplexity?: PromptScoreRecord;
   readonly droppedTurns?: number;
   readonly tokensPerSecond?: number;
   readonly seed?: number;
+}
+
+/** The states `action` may start from. */
+export function statesAllowing(action: TurnAction): readonly TurnState[] {
+  return FROM[action];
 }
 
 export function canDo(state: TurnState, action: TurnAction): boolean {
@@ -214,13 +199,14 @@ export class TurnMachine {
     return turn;
   }
 
-  view(id: string): TurnView | undefined {
+  /** The turn as the panel shows it; its perplexity's level by `thresholds`. */
+  view(id: string, thresholds: PerplexityThresholds): TurnView | undefined {
     const turn = this.get(id);
-    return turn && turnView(turn);
+    return turn && turnView(turn, thresholds);
   }
 
-  toView(): TurnView[] {
-    return this.record.turns.map(turnView);
+  toView(thresholds: PerplexityThresholds): TurnView[] {
+    return this.record.turns.map((t) => turnView(t, thresholds));
   }
 
   /** A deep copy for persistence (as JSON holds it: no undefined fields). */
@@ -242,9 +228,9 @@ export class TurnMachine {
   }
 }
 
-export function turnView(turn: Readonly<TurnRecord>): TurnView {
+export function turnView(turn: Readonly<TurnRecord>, thresholds: PerplexityThresholds): TurnView {
   const view: { -readonly [K in keyof TurnView]: TurnView[K] } = { id: turn.id, prompt: turn.prompt, code: turn.code, state: turn.state };
-  if (turn.perplexity) view.perplexity = turn.perplexity;
+  if (turn.perplexity) view.perplexity = scoreView(turn.perplexity, thresholds);
   if (turn.error !== undefined) view.error = turn.error;
   if (turn.droppedTurns) view.droppedTurns = turn.droppedTurns;
   if (turn.tokensPerSecond !== undefined) view.tokensPerSecond = turn.tokensPerSecond;

@@ -4,17 +4,12 @@ import * as vscode from 'vscode';
 import { editorPromptContext } from '../session/editorContext';
 import { buildInsertion, insertionPoint, positionAfter } from '../session/insertion';
 import type { PromptContext } from '../protocol/engine';
+import type { EditorPort, InsertedTurn } from '../session/ports';
 
 export const PYTHON = 'python';
 
-export interface InsertedTurn {
-  readonly document: vscode.TextDocument;
-  /** The document line of the prompt's first comment line, if the prompt was inserted as a comment. */
-  readonly promptLine?: number;
-  readonly promptComment?: string;
-}
-
-export class EditorTarget implements vscode.Disposable {
+/** The session's editor port (src/session/ports.ts) in VS Code. */
+export class EditorTarget implements EditorPort, vscode.Disposable {
   private last: vscode.TextEditor | undefined;
   private readonly subscription: vscode.Disposable;
 
@@ -54,11 +49,6 @@ export class EditorTarget implements vscode.Disposable {
     return editorPromptContext(text.slice(0, point.offset), prompt);
   }
 
-  /** The target document, if it is open. */
-  document(): vscode.TextDocument | undefined {
-    return this.peek()?.document;
-  }
-
   /**
    * Inserts an accepted turn at the cursor of the target editor (a new untitled Python document if there is
    * none) as one undoable edit, and puts the cursor after it.
@@ -82,7 +72,7 @@ export class EditorTarget implements vscode.Disposable {
     editor.selection = new vscode.Selection(cursor, cursor);
     editor.revealRange(new vscode.Range(cursor, cursor), vscode.TextEditorRevealType.InCenterIfOutsideViewport);
     return {
-      document,
+      documentUri: document.uri.toString(),
       promptLine: insertion.promptLine === undefined ? undefined : start.line + insertion.promptLine,
       promptComment: insertion.promptComment && (point.indent + insertion.promptComment).trim(),
     };

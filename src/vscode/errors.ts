@@ -2,8 +2,7 @@
 // that fixes it (a missing or invalid model offers to choose a folder).
 import * as vscode from 'vscode';
 import { toEngineError, type EngineError, type EngineErrorCode } from '../protocol/errors';
-
-export const SELECT_MODEL_COMMAND = 'codegenMt.selectModel';
+import { COMMAND } from './contributes';
 
 export const CHOOSE_FOLDER = 'Choose Folder...';
 export const SHOW_LOG = 'Show Log';
@@ -86,6 +85,6 @@ export async function showEngineError(err: unknown, what: string, log: vscode.Lo
   } finally {
     if (cause !== undefined) openModelErrors.delete(cause);
   }
-  if (choice === CHOOSE_FOLDER) await vscode.commands.executeCommand(SELECT_MODEL_COMMAND);
+  if (choice === CHOOSE_FOLDER) await vscode.commands.executeCommand(COMMAND.selectModel);
   else if (choice === SHOW_LOG) log.show(true);
 }

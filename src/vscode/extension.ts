@@ -5,10 +5,13 @@ import { SessionStore } from '../session/sessionStore';
 import { EditorTarget } from './editorTarget';
 import { registerHints } from './hints';
 import { registerModelDownload } from './modelDownload';
+import type { TurnFlow } from '../session/turnFlow';
+import { COMMAND } from './contributes';
 import { registerMtpbCommand } from './mtpbCommand';
-import { registerModel, type ModelManager } from './modelManager';
-import { FOCUS_PANEL_COMMAND, PanelProvider } from './panelProvider';
-import { registerSessions, type SessionController } from './sessionController';
+import type { ModelManager } from './modelManager';
+import { registerModel } from './modelPicker';
+import { PanelProvider } from './panelProvider';
+import { handlePanelMessage, registerSessions } from './sessionCommands';
 import { TestApi, type CodegenMtApi } from './testApi';
 
 export type { CodegenMtApi };
@@ -17,7 +20,7 @@ export const LOG_CHANNEL_NAME = 'CodeGen';
 
 /** Kept only so that deactivate() can finish the session's saves, end the engine process and wait for both. */
 let activeModel: ModelManager | undefined;
-let activeController: SessionController | undefined;
+let activeFlow: TurnFlow | undefined;
 
 /** Returns the test API (src/vscode/testApi.ts) that the integration tests drive the extension with. */
 export function activate(context: vscode.ExtensionContext): CodegenMtApi {
@@ -31,13 +34,13 @@ export function activate(context: vscode.ExtensionContext): CodegenMtApi {
   const target = new EditorTarget();
   context.subscriptions.push(target);
   const store = new SessionStore((context.storageUri ?? context.globalStorageUri).fsPath, { log: (w) => log.warn(w) });
-  let controller: SessionController | undefined;
-  const panel = registerPanel(context, (message) => void controller?.handle(message), log);
-  controller = registerSessions(context, { store, model, target, hints, log }, panel);
-  activeController = controller;
-  const api = new TestApi({ controller, panel, hints, model, globalStoragePath: context.globalStorageUri.fsPath });
+  let flow: TurnFlow | undefined;
+  const panel = registerPanel(context, (message) => void (flow && handlePanelMessage(flow, message)), log);
+  flow = registerSessions(context, { store, model, target, hints, log }, panel);
+  activeFlow = flow;
+  const api = new TestApi({ flow, panel, hints, model, globalStoragePath: context.globalStorageUri.fsPath });
   context.subscriptions.push(api);
-  controller.attach(api.observe(panel));
+  flow.attach(api.observe(panel));
   return api;
 }
 
@@ -50,14 +53,14 @@ function registerPanel(
   context.subscriptions.push(
     panel,
     vscode.window.registerWebviewViewProvider(PanelProvider.viewType, panel),
-    vscode.commands.registerCommand(FOCUS_PANEL_COMMAND, () => panel.focus()),
+    vscode.commands.registerCommand(COMMAND.focusPanel, () => panel.focus()),
   );
   return panel;
 }
 
 export async function deactivate(): Promise<void> {
-  await activeController?.flush();
-  activeController = undefined;
+  await activeFlow?.saved();
+  activeFlow = undefined;
   await activeModel?.shutdown();
   activeModel = undefined;
 }

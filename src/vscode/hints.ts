@@ -7,12 +7,11 @@ import type { PerplexityLevel, PromptPerplexityView } from '../protocol/webview'
 import { commentLinesToScore, commentPromptContext } from '../session/editorContext';
 import { updateHints, type LineHint } from '../session/hintLines';
 import { formatPerplexity, perplexityExplanation, perplexityView } from '../session/perplexityView';
+import { COMMAND } from './contributes';
 import { showEngineError } from './errors';
 import { fullKey, hintsEnabled, perplexityThresholds, SETTING, updateEffective } from './settings';
 import { PYTHON } from './editorTarget';
 
-export const SCORE_PROMPT_COMMENTS_COMMAND = 'codegenMt.scorePromptComments';
-export const TOGGLE_HINTS_COMMAND = 'codegenMt.toggleHints';
 
 export interface PerplexityHint extends LineHint {
   readonly view: PromptPerplexityView;
@@ -180,8 +179,8 @@ export function registerHints(context: vscode.ExtensionContext, engine: () => Pr
   const hints = new HintManager();
   context.subscriptions.push(
     hints,
-    vscode.commands.registerCommand(SCORE_PROMPT_COMMENTS_COMMAND, () => scorePromptComments(hints, engine, log)),
-    vscode.commands.registerCommand(TOGGLE_HINTS_COMMAND, () => updateEffective(SETTING.hintsEnabled, !hintsEnabled())),
+    vscode.commands.registerCommand(COMMAND.scorePromptComments, () => scorePromptComments(hints, engine, log)),
+    vscode.commands.registerCommand(COMMAND.toggleHints, () => updateEffective(SETTING.hintsEnabled, !hintsEnabled())),
   );
   return hints;
 }

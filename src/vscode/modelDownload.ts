@@ -18,11 +18,11 @@ import { DEFAULT_REVISION, fetchRepoSnapshot, hubSettingsFromEnv, normalizeRepoI
 import { defaultModelsRoot, downloadModel, manualSteps, modelFolderName, remoteVariants, smallFiles, type RemoteVariant } from '../download/modelDownloader';
 import { describeProgress, formatBytes } from '../download/progressMeter';
 import { explicitProxy } from '../download/proxy';
+import { COMMAND } from './contributes';
 import { showEngineError } from './errors';
 import type { ModelManager } from './modelManager';
 import { config, SETTING } from './settings';
 
-export const DOWNLOAD_MODEL_COMMAND = 'codegenMt.downloadModel';
 export const HF_TOKEN_SECRET = 'codegenMt.huggingFaceToken';
 /** The repositories the picker offers: the catalog's, the recommended ONNX export first. */
 export const SUGGESTED_REPOS: readonly string[] = CATALOG.map((e) => e.repo);
@@ -159,7 +159,7 @@ async function showDownloadError(err: unknown, repo: string, hub: HubSettings, d
     const doc = await vscode.workspace.openTextDocument({ content: `${err.message}\n\n${steps}\n`, language: 'plaintext' });
     await vscode.window.showTextDocument(doc);
   } else if (choice === 'Choose Folder...') {
-    await vscode.commands.executeCommand('codegenMt.selectModel');
+    await vscode.commands.executeCommand(COMMAND.selectModel);
   } else if (choice === 'Show Log') {
     log.show(true);
   }
@@ -303,7 +303,7 @@ async function useDownloadedModel(manager: ModelManager, modelDir: string, varia
 
 /** The Download Model command. */
 export function registerModelDownload(context: vscode.ExtensionContext, manager: ModelManager, log: vscode.LogOutputChannel): void {
-  context.subscriptions.push(vscode.commands.registerCommand(DOWNLOAD_MODEL_COMMAND, (arg?: unknown) => downloadCommand(context, manager, log, downloadArgs(arg))));
+  context.subscriptions.push(vscode.commands.registerCommand(COMMAND.downloadModel, (arg?: unknown) => downloadCommand(context, manager, log, downloadArgs(arg))));
 }
 
 /** `{ repo, variant? }` given to the command, if that is what it was given (a menu passes other things). */

@@ -1,18 +1,15 @@
 // The engine as the editor uses it: one EngineClient (the model runs in a child process), loaded lazily from the
-// settings, reloaded when they change, its state in the status bar, and the Select Model command.
+// settings, reloaded when they change, with a status the status bar and the panel show (modelPicker.ts).
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { BUNDLED_MODEL_NAME, bundledModelDir } from '../engine/bundledModel';
+import { bundledModelDir } from '../engine/bundledModel';
 import type { Engine, LoadOptions, LoadProgress, ModelInfo } from '../protocol/engine';
 import type { ModelStatusView } from '../protocol/webview';
 import { EngineClient } from '../worker/engineClient';
-import { listDownloadedModels } from '../download/modelDownloader';
 import { RECOMMENDED_MODEL } from '../download/recommendedModel';
-import { errorText, SELECT_MODEL_COMMAND, showEngineError } from './errors';
-import { DOWNLOAD_MODEL_COMMAND, downloadedModelRoots } from './modelDownload';
-import { config, MODEL_SETTINGS, fullKey, SETTING } from './settings';
-
-export { SELECT_MODEL_COMMAND };
+import type { ModelPort } from '../session/ports';
+import { errorText, showEngineError } from './errors';
+import { config, SETTING } from './settings';
 
 /** The load options the settings ask for; compiled models go to the extension's global storage by default. */
 export function settingsLoadOptions(globalStoragePath: string): LoadOptions {
@@ -77,7 +74,8 @@ function statusFor(modelDir: string, status: Omit<ModelStatusView, 'label' | 'te
   return { ...status, label: modelLabel(modelDir, variant), ...(testModel ? { testModel } : {}) };
 }
 
-export class ModelManager implements vscode.Disposable {
+/** The turn flow's model port (src/session/ports.ts) in VS Code. */
+export class ModelManager implements ModelPort, vscode.Disposable {
   readonly engine: Engine;
   private readonly client: EngineClient;
   private loading: Promise<ModelInfo> | undefined;
@@ -192,115 +190,4 @@ export class ModelManager implements vscode.Disposable {
     this.stopped ??= this.client.dispose();
     return this.stopped;
   }
-}
-
-/** The status bar item: the model and its state; click to select a model. */
-export function statusBarText(status: ModelStatusView): { text: string; tooltip: string } {
-  const { text, tooltip } = statusBarParts(status);
-  if (!status.testModel) return { text, tooltip };
-  return { text, tooltip: `${tooltip}\nThe bundled test model has random weights: it writes gibberish. Click to download ${status.testModel.recommendedName} or choose another model.` };
-}
-
-function statusBarParts(status: ModelStatusView): { text: string; tooltip: string } {
-  switch (status.state) {
-    case 'none':
-      return { text: `$(hubot) ${status.label}`, tooltip: `CodeGen: ${status.label} (not loaded yet). Click to select a model.` };
-    case 'loading':
-      return { text: `$(loading~spin) ${status.label}`, tooltip: `CodeGen: loading ${status.label}...` };
-    case 'ready':
-      return { text: `$(hubot) ${status.label}`, tooltip: `CodeGen: ${status.label} is ready. Click to select a model.` };
-    case 'generating': {
-      const speed = status.tokensPerSecond ? ` ${status.tokensPerSecond.toFixed(0)} tok/s` : '';
-      return { text: `$(sync~spin) ${status.label}${speed}`, tooltip: `CodeGen: generating with ${status.label}` };
-    }
-    case 'error':
-      return { text: `$(error) ${status.label}`, tooltip: `CodeGen: ${status.message ?? 'the model failed to load'}. Click to select a model.` };
-    default: {
-      const unreachable: never = status.state;
-      return unreachable;
-    }
-  }
-}
-
-interface ModelPick extends vscode.QuickPickItem {
-  readonly dir?: string;
-  readonly command?: string;
-}
-
-async function selectModel(manager: ModelManager, log: vscode.LogOutputChannel, globalStoragePath: string): Promise<void> {
-  const current = config().get<string>(SETTING.modelPath, '').trim();
-  const bundled = bundledModelDir();
-  const items: ModelPick[] = [
-    { label: `$(package) ${BUNDLED_MODEL_NAME}`, description: current ? '' : '(current)', detail: 'The bundled test model: random weights, writes gibberish.', dir: '' },
-  ];
-  if (current) items.push({ label: `$(folder) ${path.basename(current)}`, description: '(current)', detail: current, dir: current });
-  for (const m of listDownloadedModels(downloadedModelRoots(globalStoragePath))) {
-    if (path.resolve(current || bundled) === m.modelDir) continue;
-    items.push({ label: `$(cloud-download) ${m.name}`, description: m.variants.join(', '), detail: m.modelDir, dir: m.modelDir });
-  }
-  items.push({ label: '$(cloud-download) Download model...', detail: 'From the Hugging Face hub: pick a variant (sizes shown); it is verified before use.', command: DOWNLOAD_MODEL_COMMAND });
-  items.push({ label: '$(folder-opened) Choose folder...', detail: 'A CodeGen ONNX export: config.json and onnx/*.onnx (e.g. Xenova/codegen-350M-mono).' });
-  const pick = await vscode.window.showQuickPick(items, { title: 'CodeGen: Select Model', placeHolder: 'Which model writes the code?' });
-  if (!pick) return;
-  if (pick.command) {
-    await vscode.commands.executeCommand(pick.command);
-    return;
-  }
-  let dir = pick.dir;
-  if (dir === undefined) {
-    const folders = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, canSelectMany: false, openLabel: 'Use This Model' });
-    if (!folders?.[0]) return;
-    dir = folders[0].fsPath;
-  }
-  const variant = config().get<string>(SETTING.modelVariant, '').trim() || undefined;
-  const threads = config().get<number>(SETTING.threads, 0) || undefined;
-  const modelDir = dir || bundled;
-  await vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Notification, title: `CodeGen: loading ${path.basename(modelDir)}...` },
-    async () => {
-      let usedVariant = variant;
-      try {
-        try {
-          await manager.validate({ modelDir, variant, threads });
-        } catch (err) {
-          if (!variant) throw err;
-          // The configured variant may not exist in the new folder: fall back to its best one.
-          log.warn(`Variant ${variant} did not load from ${modelDir}; trying the folder's default.`);
-          await manager.validate({ modelDir, threads });
-          usedVariant = undefined;
-        }
-      } catch (err) {
-        await showEngineError(err, `Could not use ${modelDir} as a model`, log);
-        return;
-      }
-      await config().update(SETTING.modelPath, dir, vscode.ConfigurationTarget.Global);
-      if (usedVariant !== variant) await config().update(SETTING.modelVariant, '', vscode.ConfigurationTarget.Global);
-    },
-  );
-}
-
-/** The model manager, its status bar item, the Select Model command and the reload on settings changes. */
-export function registerModel(context: vscode.ExtensionContext, log: vscode.LogOutputChannel): ModelManager {
-  const manager = new ModelManager(log, context.globalStorageUri.fsPath);
-  const item = vscode.window.createStatusBarItem('codegenMt.model', vscode.StatusBarAlignment.Right, 100);
-  item.name = 'CodeGen Model';
-  item.command = SELECT_MODEL_COMMAND;
-  const render = (status: ModelStatusView): void => {
-    const { text, tooltip } = statusBarText(status);
-    item.text = text;
-    item.tooltip = tooltip;
-    item.backgroundColor = status.state === 'error' ? new vscode.ThemeColor('statusBarItem.errorBackground') : undefined;
-  };
-  render(manager.status);
-  item.show();
-  context.subscriptions.push(
-    manager,
-    item,
-    manager.onDidChangeStatus(render),
-    vscode.commands.registerCommand(SELECT_MODEL_COMMAND, () => selectModel(manager, log, context.globalStorageUri.fsPath)),
-    vscode.workspace.onDidChangeConfiguration((e) => {
-      if (MODEL_SETTINGS.some((key) => e.affectsConfiguration(fullKey(key)))) manager.onSettingsChanged();
-    }),
-  );
-  return manager;
 }

@@ -5,11 +5,11 @@
 import { createHash } from 'node:crypto';
 import * as vscode from 'vscode';
 import { runMtpb, type MtpbMode, type MtpbRunResult } from '../eval';
+import { COMMAND } from './contributes';
 import { errorText } from './errors';
 import type { ModelManager } from './modelManager';
 import { configuredPython } from './settings';
 
-export const RUN_MTPB_COMMAND = 'codegenMt.runMtpb';
 
 interface RunChoice extends vscode.QuickPickItem {
   readonly problems?: readonly string[];
@@ -27,7 +27,7 @@ const CHOICES: readonly RunChoice[] = [
 ];
 
 export function registerMtpbCommand(context: vscode.ExtensionContext, model: ModelManager, log: vscode.LogOutputChannel): void {
-  context.subscriptions.push(vscode.commands.registerCommand(RUN_MTPB_COMMAND, (arg?: unknown) => runMtpbCommand(context, model, log, argChoice(arg))));
+  context.subscriptions.push(vscode.commands.registerCommand(COMMAND.runMtpb, (arg?: unknown) => runMtpbCommand(context, model, log, argChoice(arg))));
 }
 
 /** The run that arguments given to the command name, if they name one (a menu passes other things). */

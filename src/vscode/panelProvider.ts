@@ -2,17 +2,12 @@
 // with parseFromWebview and hands valid ones to the session controller; it posts ToWebview messages.
 import * as vscode from 'vscode';
 import { parseFromWebview, type FromWebview, type ToWebview } from '../protocol/webview';
+import type { PanelPort } from '../session/ports';
+import { FOCUS_PANEL_VIEW_COMMAND, PANEL_VIEW, SHOW_VIEW_CONTAINER_COMMAND } from './contributes';
 import { makeNonce, panelHtml } from './panelHtml';
 
-export const FOCUS_PANEL_COMMAND = 'codegenMt.focusPanel';
-export const VIEW_CONTAINER_COMMAND = 'workbench.view.extension.codegenMt';
-
-export interface PanelPort {
-  post(message: ToWebview): void;
-}
-
 export class PanelProvider implements vscode.WebviewViewProvider, PanelPort, vscode.Disposable {
-  static readonly viewType = 'codegenMt.panel';
+  static readonly viewType = PANEL_VIEW;
   private view: vscode.WebviewView | undefined;
   private readonly viewSubscriptions: vscode.Disposable[] = [];
   private focusWhenReady = false;
@@ -76,8 +71,8 @@ export class PanelProvider implements vscode.WebviewViewProvider, PanelPort, vsc
 
   /** Shows the panel and puts the cursor in its prompt box. */
   async focus(): Promise<void> {
-    await vscode.commands.executeCommand(VIEW_CONTAINER_COMMAND);
-    await vscode.commands.executeCommand(`${PanelProvider.viewType}.focus`);
+    await vscode.commands.executeCommand(SHOW_VIEW_CONTAINER_COMMAND);
+    await vscode.commands.executeCommand(FOCUS_PANEL_VIEW_COMMAND);
     if (this.view) this.post({ type: 'focusInput' });
     else this.focusWhenReady = true;
   }

@@ -1,25 +1,12 @@
-// The extension's settings: keys (matching package.json's `contributes.configuration`) and typed readers. Every
+// The extension's settings: typed readers of the keys contributes.ts declares (as package.json does). Every
 // setting except the model's is read when it is used, so a change applies without a reload.
 import * as vscode from 'vscode';
-import type { PerplexityThresholds } from '../session/perplexityView';
+import { GENERATION_DEFAULTS } from '../protocol/engine';
+import { DEFAULT_THRESHOLDS, type PerplexityThresholds } from '../session/perplexityView';
+import type { FlowSettings } from '../session/ports';
+import { CONFIG_SECTION, SETTING } from './contributes';
 
-export const CONFIG_SECTION = 'codegenMt';
-
-export const SETTING = {
-  modelPath: 'modelPath',
-  modelVariant: 'modelVariant',
-  threads: 'threads',
-  compile: 'compile',
-  compiledModelCache: 'compiledModelCache',
-  temperature: 'temperature',
-  topP: 'topP',
-  maxNewTokens: 'maxNewTokens',
-  insertPromptAsComment: 'insertPromptAsComment',
-  lowThreshold: 'perplexity.lowThreshold',
-  highThreshold: 'perplexity.highThreshold',
-  hintsEnabled: 'hints.enabled',
-  python: 'python',
-} as const;
+export { CONFIG_SECTION, SETTING };
 
 /** The settings that need the model reloaded when they change. */
 export const MODEL_SETTINGS = [SETTING.modelPath, SETTING.modelVariant, SETTING.threads, SETTING.compile, SETTING.compiledModelCache] as const;
@@ -41,19 +28,24 @@ export interface GenerationSettings {
 export function generationSettings(): GenerationSettings {
   const c = config();
   return {
-    temperature: Math.max(0, c.get<number>(SETTING.temperature, 0.2)),
-    topP: Math.min(1, Math.max(1e-6, c.get<number>(SETTING.topP, 0.95))),
-    maxNewTokens: Math.max(1, Math.min(2000, Math.round(c.get<number>(SETTING.maxNewTokens, 128)))),
+    temperature: Math.max(0, c.get<number>(SETTING.temperature, GENERATION_DEFAULTS.temperature)),
+    topP: Math.min(1, Math.max(1e-6, c.get<number>(SETTING.topP, GENERATION_DEFAULTS.topP))),
+    maxNewTokens: Math.max(1, Math.min(2000, Math.round(c.get<number>(SETTING.maxNewTokens, GENERATION_DEFAULTS.maxNewTokens)))),
   };
 }
 
 export function perplexityThresholds(): PerplexityThresholds {
   const c = config();
-  return { low: c.get<number>(SETTING.lowThreshold, 8), high: c.get<number>(SETTING.highThreshold, 20) };
+  return { low: c.get<number>(SETTING.lowThreshold, DEFAULT_THRESHOLDS.low), high: c.get<number>(SETTING.highThreshold, DEFAULT_THRESHOLDS.high) };
 }
 
 export function insertPromptAsComment(): boolean {
   return config().get<boolean>(SETTING.insertPromptAsComment, true);
+}
+
+/** What the turn flow reads of the settings, read now. */
+export function flowSettings(): FlowSettings {
+  return { ...generationSettings(), thresholds: perplexityThresholds(), insertPromptAsComment: insertPromptAsComment() };
 }
 
 export function hintsEnabled(): boolean {

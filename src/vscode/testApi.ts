@@ -1,17 +1,18 @@
 // What activate() returns: a small API for the integration tests (test/integration/), which drive the extension
-// through its commands and observe it through this. It only exposes what the parts already hold (the
-// controller's turns and last context, the hints, the panel, the model status, the error notifications), and
-// adds no behaviour of its own except reload(), which runs the controller's own restore-from-disk, and
-// clearHints(), which drops the in-memory hints as a window reload would.
+// through its commands and observe it through this. It only wraps what the parts do anyway (the flow's turns,
+// generations and restore from the store, the messages to the panel, the hints, the model status, the error
+// notifications), and adds no behaviour of its own except clearHints(), which drops the in-memory hints as a
+// window reload would.
 import * as vscode from 'vscode';
 import type { PromptContext } from '../protocol/engine';
 import type { ModelStatusView, ToWebview, TurnState, TurnView } from '../protocol/webview';
-import type { TurnRecord } from '../session/turnMachine';
+import type { PanelPort } from '../session/ports';
+import type { TurnRecord } from '../session/sessionFormat';
+import type { GenerationInfo, TurnFlow } from '../session/turnFlow';
 import { onDidShowEngineError, type ShownError } from './errors';
 import type { HintManager, RenderedHint } from './hints';
 import type { ModelManager } from './modelManager';
-import type { PanelPort, PanelProvider } from './panelProvider';
-import type { GenerationInfo, SessionController } from './sessionController';
+import type { PanelProvider } from './panelProvider';
 
 export type { GenerationInfo, RenderedHint, ShownError };
 
@@ -71,7 +72,7 @@ export interface CodegenMtApi {
 }
 
 export interface TestApiParts {
-  readonly controller: SessionController;
+  readonly flow: TurnFlow;
   readonly panel: PanelProvider;
   readonly hints: HintManager;
   readonly model: ModelManager;
@@ -84,6 +85,7 @@ export class TestApi implements CodegenMtApi, vscode.Disposable {
   private readonly errorShown = new vscode.EventEmitter<ShownError>();
   private readonly subscriptions: vscode.Disposable[];
   private shownError: ShownError | undefined;
+  private generation: GenerationInfo | undefined;
   readonly onDidChangeTurn = this.turnChanged.event;
   readonly onDidStreamDelta = this.streamed.event;
   readonly onDidShowError = this.errorShown.event;
@@ -94,7 +96,13 @@ export class TestApi implements CodegenMtApi, vscode.Disposable {
         this.shownError = e;
         this.errorShown.fire(e);
       }),
+      { dispose: parts.flow.onGeneration((g) => this.recordGeneration(g)) },
     ];
+  }
+
+  /** A generation's start replaces the last one; its end completes it (if it is still the last one). */
+  private recordGeneration(g: GenerationInfo): void {
+    if (g.stopReason === undefined || this.generation?.turnId === g.turnId) this.generation = g;
   }
 
   /** The port the controller posts to: the panel, with every message also seen here. */
@@ -109,13 +117,13 @@ export class TestApi implements CodegenMtApi, vscode.Disposable {
   }
 
   async submit(prompt: string): Promise<string> {
-    const id = await this.parts.controller.submit(prompt);
+    const id = await this.parts.flow.submit(prompt);
     if (!id) throw new Error('A turn is still generating: the prompt was not submitted.');
     return id;
   }
 
   turns(): TurnSnapshot[] {
-    return this.parts.controller.turnRecords();
+    return this.parts.flow.turns();
   }
 
   turn(id: string): TurnSnapshot | undefined {
@@ -152,11 +160,11 @@ export class TestApi implements CodegenMtApi, vscode.Disposable {
   }
 
   lastContext(): PromptContext | undefined {
-    return this.parts.controller.lastGeneration()?.context;
+    return this.generation?.context;
   }
 
   lastGeneration(): GenerationInfo | undefined {
-    return this.parts.controller.lastGeneration();
+    return this.generation;
   }
 
   hintsFor(uri: vscode.Uri): HintSnapshot[] {
@@ -184,12 +192,13 @@ export class TestApi implements CodegenMtApi, vscode.Disposable {
   }
 
   async restoreSession(): Promise<TurnSnapshot[]> {
-    await this.parts.controller.reload();
+    this.generation = undefined;
+    await this.parts.flow.restore();
     return this.turns();
   }
 
   flushSaves(): Promise<void> {
-    return this.parts.controller.flush();
+    return this.parts.flow.saved();
   }
 
   panel(): { readonly resolved: boolean; readonly ready: boolean } {
@@ -209,7 +218,7 @@ export class TestApi implements CodegenMtApi, vscode.Disposable {
   }
 
   sessionId(): string {
-    return this.parts.controller.state().sessionId;
+    return this.parts.flow.sessionId;
   }
 
   private document(uri: vscode.Uri): vscode.TextDocument | undefined {

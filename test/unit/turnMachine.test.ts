@@ -13,12 +13,14 @@ test('a turn: generating, streamed deltas, proposed, accepted with edited code',
   s.appendDelta('t1', '"hi")');
   assert.equal(s.get('t1')?.code, 'print("hi")');
   assert.equal(s.generating?.id, 't1');
-  const perplexity = { perplexity: 5, level: 'low' as const, surprising: [] };
+  const perplexity = { perplexity: 5, surprising: [{ text: 'hello', surprisal: 3 }] };
   s.finish('t1', { code: 'print("hi")', cancelled: false, perplexity, seed: 7, tokensPerSecond: 30 });
   assert.equal(s.get('t1')?.state, 'proposed');
   s.accept('t1', 'print("hello")');
   assert.deepEqual(s.acceptedTurns().map((t) => t.code), ['print("hello")']);
-  assert.deepEqual(s.toView(), [{ id: 't1', prompt: 'Print hello.', code: 'print("hello")', state: 'accepted', perplexity, tokensPerSecond: 30 }]);
+  // The view's level comes from the thresholds it is shown with (the record keeps only the score).
+  assert.deepEqual(s.toView({ low: 8, high: 20 }), [{ id: 't1', prompt: 'Print hello.', code: 'print("hello")', state: 'accepted', perplexity: { ...perplexity, level: 'low' }, tokensPerSecond: 30 }]);
+  assert.equal(s.toView({ low: 2, high: 4 })[0].perplexity?.level, 'high');
   assert.equal(s.title, 'Print hello.');
 });
 
@@ -43,7 +45,7 @@ test('reject, regenerate, fail and retry follow the transition table; illegal ac
   s.regenerate('t1');
   assert.equal(s.get('t1')?.code, '');
   s.fail('t1', 'The engine process stopped.');
-  assert.equal(s.view('t1')?.error, 'The engine process stopped.');
+  assert.equal(s.view('t1', { low: 8, high: 20 })?.error, 'The engine process stopped.');
   s.regenerate('t1'); // Retry
   s.finish('t1', { code: 'partial', cancelled: true });
   assert.equal(s.get('t1')?.state, 'cancelled');

@@ -1,20 +1,18 @@
 // One generation config with documented defaults, validated once at the engine's door.
-import type { GenerateRequest, StopMode } from '../../protocol/engine';
+import { GENERATION_DEFAULTS, type GenerateRequest, type StopMode } from '../../protocol/engine';
 import { EngineError } from '../../protocol/errors';
 
 export interface GenerationConfig {
-  /** 0 = greedy. The paper samples MTPB at 0.2. */
+  /** 0 = greedy. */
   readonly temperature: number;
-  /** Nucleus mass; 1 disables it. The paper uses 0.95. */
+  /** Nucleus mass; 1 disables it. */
   readonly topP: number;
-  /** New-token budget; MTPB's max_gen_length is mostly 128. */
+  /** New-token budget. */
   readonly maxNewTokens: number;
   readonly stop: StopMode;
   /** uint32 seed of the sampler. */
   readonly seed: number;
 }
-
-export const GENERATION_DEFAULTS = { temperature: 0.2, topP: 0.95, maxNewTokens: 128, stop: 'turn' } as const;
 
 export function resolveGenerationConfig(request: GenerateRequest, randomSeed: () => number): GenerationConfig {
   const temperature = request.temperature ?? GENERATION_DEFAULTS.temperature;

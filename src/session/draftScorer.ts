@@ -1,0 +1,64 @@
+// The draft's live perplexity: scored once typing pauses, each newer draft superseding (aborting) the one before,
+// and never while a turn has the engine. An empty draft clears the number at once.
+import { toEngineError } from '../protocol/errors';
+import { perplexityView } from './perplexityView';
+import type { EditorPort, FlowSettings, LogPort, ModelPort, PanelPort } from './ports';
+
+export interface DraftScorerDeps {
+  readonly model: ModelPort;
+  readonly editor: EditorPort;
+  readonly log: LogPort;
+  readonly settings: () => FlowSettings;
+  readonly panel: () => PanelPort;
+  readonly debounceMs: number;
+  /** Whether the engine is busy with a turn (the draft is then not scored). */
+  readonly busy: () => boolean;
+  /** After a draft was scored (or its scoring ended): the flow saves the draft then. */
+  readonly onScored: () => void;
+}
+
+export class DraftScorer {
+  private controller: AbortController | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly deps: DraftScorerDeps) {}
+
+  changed(draft: string): void {
+    this.cancel();
+    if (draft.trim() === '') {
+      this.deps.panel().post({ type: 'draftPerplexity', draft, perplexity: null });
+      return;
+    }
+    this.timer = setTimeout(() => void this.score(draft), this.deps.debounceMs);
+  }
+
+  private async score(draft: string): Promise<void> {
+    if (this.deps.busy()) return;
+    const controller = new AbortController();
+    this.controller = controller;
+    try {
+      await this.deps.model.ensureLoaded();
+      if (controller.signal.aborted || this.deps.busy()) return;
+      const result = await this.deps.model.engine.perplexity({ context: this.deps.editor.context(draft) }, controller.signal);
+      if (controller.signal.aborted) return;
+      this.deps.panel().post({ type: 'draftPerplexity', draft, perplexity: perplexityView(result, this.deps.settings().thresholds) });
+    } catch (err) {
+      const e = toEngineError(err);
+      if (e.code !== 'cancelled') this.deps.log.warn(`Draft perplexity: [${e.code}] ${e.message}`);
+    } finally {
+      if (this.controller === controller) this.controller = undefined;
+    }
+    this.deps.onScored();
+  }
+
+  private cancel(): void {
+    this.controller?.abort();
+    this.controller = undefined;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  dispose(): void {
+    this.cancel();
+  }
+}
