@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Runs every test, in three stages, and ends with one closing line `N passed, N failed` that adds them up:
 //
-//   unit         node's test runner over out/test/**/*.test.js (unit, model, worker, cli, eval, download, ...):
+//   unit         node's test runner over out/test/**/*.test.js (engine, session, worker, cli, eval, download, ...):
 //                spec reporter to the console, TAP to .test-cache/results/unit.tap (parsed for the counts)
 //   integration  the Mocha suite in a real VS Code's extension host: node test/integration/runInCodeServer.mjs,
 //                which writes {passed, failed, failures} to $CODEGEN_MT_TEST_RESULTS

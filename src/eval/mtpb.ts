@@ -389,8 +389,7 @@ export async function scoreMtpbSamples(options: ScoreOptions, callbacks: EvalCal
     sandbox: sandbox.isolation.description,
     timeLimitS: sandbox.options.timeoutS,
   }, sandbox.isolation.notes);
-  let summaryMarkdownPath: string | undefined;
-  if (options.outDir) summaryMarkdownPath = writeSummaryFiles(options.outDir, summary).markdown;
+  const summaryMarkdownPath = options.outDir ? writeSummaryFiles(options.outDir, summary).markdown : undefined;
   return {
     summary,
     results: done.map((r) => ({ line: r.sample_index, id: r.id, passed: r.passed, printed: r.printed, error: r.error })),

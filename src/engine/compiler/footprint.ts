@@ -1,7 +1,7 @@
 // What a compiled CodeGen costs, from its shape alone: the bytes of its graph's weights on disk (exactly what
 // graphBuilder.ts writes), the memory it needs while running, and the bytes each decoded token reads (what bounds
 // decoding speed: every step reads every linear weight once). The download catalog shows these before anything
-// is downloaded, so they follow graphBuilder's tensors one by one; test/model/footprint.test.ts checks the disk
+// is downloaded, so they follow graphBuilder's tensors one by one; test/engine/footprint.test.ts checks the disk
 // figure against real compiled files.
 import type { CodeGenConfig } from '../modelFolder';
 import { PREFILL_CHUNK } from '../contextCache';
@@ -96,7 +96,7 @@ export const RUNTIME_ALLOWANCE = { fixedBytes: 170e6, prefillLogitCopies: 6 } as
 
 /**
  * Resident memory needed to run the compiled model with `contextTokens` positions held (default: its whole
- * context). An estimate, checked against measured peak RSS (test/model/footprint.test.ts): the 350M shape at
+ * context). An estimate, checked against measured peak RSS (test/engine/footprint.test.ts): the 350M shape at
  * about 1.1k tokens (README's bench), 2B and 6B at a short prompt (npm run bench:scale); it errs high, by up to
  * 15%, which is the side a "will it fit" warning should err on.
  */
