@@ -38,3 +38,32 @@ export function perplexityChip(view: PromptPerplexityView): HTMLElement {
     [el('span', { className: 'ppl-dot', attrs: { 'aria-hidden': 'true' } }), `ppl ${formatPerplexityNumber(view.perplexity)}`],
   );
 }
+
+/** The draft's live perplexity, as the composer shows it: the number with its level, and its most surprising words. */
+export function draftPerplexityParts(view: PromptPerplexityView): HTMLElement[] {
+  const tooltip = perplexityTooltip(view);
+  const words = surprisingList(view, 3);
+  const parts = [
+    el(
+      'span',
+      {
+        className: `ppl ppl-${view.level}`,
+        attrs: { tabindex: '0', role: 'note', title: tooltip, 'aria-label': tooltip.replace(/\n/g, ' ') },
+      },
+      [
+        el('span', { className: 'ppl-dot', attrs: { 'aria-hidden': 'true' } }),
+        `Perplexity ${formatPerplexityNumber(view.perplexity)}`,
+        el('span', { className: 'ppl-level', text: ` · ${view.level}` }),
+      ],
+    ),
+  ];
+  if (words.length > 0) {
+    parts.push(
+      el('span', { className: 'surprising', attrs: { 'aria-hidden': 'true' } }, [
+        el('span', { className: 'meta', text: 'surprising:' }),
+        ...words.map((w) => el('span', { className: 'word', text: w })),
+      ]),
+    );
+  }
+  return parts;
+}

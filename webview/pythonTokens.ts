@@ -116,102 +116,121 @@ function stringEnd(code: string, quoteAt: number, formatted: boolean): number {
 
 /** Tokens of `code`, in order; their texts concatenate exactly to `code`. */
 export function tokenizePython(code: string): PythonToken[] {
-  const tokens: PythonToken[] = [];
-  let i = 0;
-  // Whether we are at the start of a logical line (only whitespace so far), for decorators and soft keywords.
-  let lineStart = true;
-  // Bracket nesting: newlines inside brackets do not start a logical line.
-  let brackets = 0;
-  let previous: PythonToken | undefined; // the previous token that is not whitespace or a comment
-  const push = (kind: PythonTokenKind, text: string): void => {
-    const token: PythonToken = { kind, text };
-    tokens.push(token);
-    if (kind !== 'whitespace' && kind !== 'comment') previous = token;
-  };
+  return new PythonScanner(code).run();
+}
 
-  while (i < code.length) {
-    const c = code[i];
+/** One pass over the code: each method takes the token of its kind at the current position, if there is one. */
+class PythonScanner {
+  private readonly tokens: PythonToken[] = [];
+  private i = 0;
+  /** Whether we are at the start of a logical line (only whitespace so far), for decorators and soft keywords. */
+  private lineStart = true;
+  /** Bracket nesting: newlines inside brackets do not start a logical line. */
+  private brackets = 0;
+  /** The previous token that is not whitespace or a comment. */
+  private previous: PythonToken | undefined;
 
-    const ws = matchAt(WHITESPACE, code, i);
-    if (ws !== undefined) {
-      push('whitespace', ws);
-      if (brackets === 0 && /[\r\n]/.test(ws) && !(previous?.text === '\\' && /^[ \t\f]*\r?\n/.test(ws))) {
-        lineStart = true;
-        previous = undefined;
-      }
-      i += ws.length;
-      continue;
+  constructor(private readonly code: string) {}
+
+  run(): PythonToken[] {
+    while (this.i < this.code.length) {
+      const taken =
+        this.whitespace() ||
+        this.comment() ||
+        this.string() ||
+        this.number() ||
+        this.name() ||
+        this.decorator() ||
+        this.operator() ||
+        this.punctuation();
+      if (!taken) this.other();
     }
-
-    if (c === '#') {
-      const comment = matchAt(COMMENT, code, i) ?? c;
-      push('comment', comment);
-      i += comment.length;
-      continue;
-    }
-
-    const prefix = matchAt(STRING_PREFIX, code, i) ?? '';
-    if (code[i + prefix.length] === "'" || code[i + prefix.length] === '"') {
-      const lower = prefix.toLowerCase();
-      const end = stringEnd(code, i + prefix.length, lower.includes('f') || lower.includes('t'));
-      push('string', code.slice(i, end));
-      i = end;
-      lineStart = false;
-      continue;
-    }
-
-    if (/[0-9]/.test(c) || (c === '.' && /[0-9]/.test(code[i + 1] ?? ''))) {
-      const number = matchAt(NUMBER, code, i) ?? c;
-      push('number', number);
-      i += number.length;
-      lineStart = false;
-      continue;
-    }
-
-    const identifier = matchAt(IDENTIFIER, code, i);
-    if (identifier !== undefined) {
-      push(classifyName(code, i + identifier.length, identifier, previous, lineStart), identifier);
-      i += identifier.length;
-      lineStart = false;
-      continue;
-    }
-
-    if (c === '@' && lineStart) {
-      const decorator = matchAt(DECORATOR, code, i);
-      if (decorator !== undefined) {
-        push('function', decorator);
-        i += decorator.length;
-        lineStart = false;
-        continue;
-      }
-    }
-
-    const operator = OPERATORS.find((op) => code.startsWith(op, i));
-    if (operator !== undefined) {
-      push('operator', operator);
-      i += operator.length;
-      lineStart = false;
-      continue;
-    }
-
-    const punctuation = matchAt(PUNCTUATION, code, i);
-    if (punctuation !== undefined) {
-      if ('([{'.includes(punctuation)) brackets += 1;
-      else if (')]}'.includes(punctuation)) brackets = Math.max(0, brackets - 1);
-      push('punctuation', punctuation);
-      i += punctuation.length;
-      if (punctuation !== '\\') lineStart = false;
-      continue;
-    }
-
-    // Anything else (`$`, `?`, a backtick, an emoji, a lone surrogate): one code point of punctuation.
-    const codePoint = code.codePointAt(i) ?? 0;
-    const width = codePoint > 0xffff ? 2 : 1;
-    push('punctuation', code.slice(i, i + width));
-    i += width;
-    lineStart = false;
+    return this.tokens;
   }
-  return tokens;
+
+  /** Adds a token and moves past it; any token but whitespace and comments ends the start of a line. */
+  private push(kind: PythonTokenKind, text: string): void {
+    const token: PythonToken = { kind, text };
+    this.tokens.push(token);
+    this.i += text.length;
+    if (kind === 'whitespace' || kind === 'comment') return;
+    this.previous = token;
+    this.lineStart = false;
+  }
+
+  private whitespace(): boolean {
+    const ws = matchAt(WHITESPACE, this.code, this.i);
+    if (ws === undefined) return false;
+    this.push('whitespace', ws);
+    // A newline outside brackets starts a logical line, unless a backslash continues the line.
+    if (this.brackets === 0 && /[\r\n]/.test(ws) && !(this.previous?.text === '\\' && /^[ \t\f]*\r?\n/.test(ws))) {
+      this.lineStart = true;
+      this.previous = undefined;
+    }
+    return true;
+  }
+
+  private comment(): boolean {
+    if (this.code[this.i] !== '#') return false;
+    this.push('comment', matchAt(COMMENT, this.code, this.i) ?? '#');
+    return true;
+  }
+
+  private string(): boolean {
+    const prefix = matchAt(STRING_PREFIX, this.code, this.i) ?? '';
+    const quote = this.code[this.i + prefix.length];
+    if (quote !== "'" && quote !== '"') return false;
+    const lower = prefix.toLowerCase();
+    const end = stringEnd(this.code, this.i + prefix.length, lower.includes('f') || lower.includes('t'));
+    this.push('string', this.code.slice(this.i, end));
+    return true;
+  }
+
+  private number(): boolean {
+    const c = this.code[this.i];
+    if (!/[0-9]/.test(c) && !(c === '.' && /[0-9]/.test(this.code[this.i + 1] ?? ''))) return false;
+    this.push('number', matchAt(NUMBER, this.code, this.i) ?? c);
+    return true;
+  }
+
+  private name(): boolean {
+    const identifier = matchAt(IDENTIFIER, this.code, this.i);
+    if (identifier === undefined) return false;
+    this.push(classifyName(this.code, this.i + identifier.length, identifier, this.previous, this.lineStart), identifier);
+    return true;
+  }
+
+  private decorator(): boolean {
+    if (this.code[this.i] !== '@' || !this.lineStart) return false;
+    const decorator = matchAt(DECORATOR, this.code, this.i);
+    if (decorator === undefined) return false;
+    this.push('function', decorator);
+    return true;
+  }
+
+  private operator(): boolean {
+    const operator = OPERATORS.find((op) => this.code.startsWith(op, this.i));
+    if (operator === undefined) return false;
+    this.push('operator', operator);
+    return true;
+  }
+
+  private punctuation(): boolean {
+    const punctuation = matchAt(PUNCTUATION, this.code, this.i);
+    if (punctuation === undefined) return false;
+    if ('([{'.includes(punctuation)) this.brackets += 1;
+    else if (')]}'.includes(punctuation)) this.brackets = Math.max(0, this.brackets - 1);
+    const lineStart = this.lineStart;
+    this.push('punctuation', punctuation);
+    if (punctuation === '\\') this.lineStart = lineStart; // a line continuation keeps the line's start
+    return true;
+  }
+
+  /** Anything else (`$`, `?`, a backtick, an emoji, a lone surrogate): one code point of punctuation. */
+  private other(): void {
+    const codePoint = this.code.codePointAt(this.i) ?? 0;
+    this.push('punctuation', this.code.slice(this.i, this.i + (codePoint > 0xffff ? 2 : 1)));
+  }
 }
 
 function classifyName(

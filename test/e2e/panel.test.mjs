@@ -1,5 +1,6 @@
 // The CodeGen panel in a real VS Code (code-server + headless Chromium), on the bundled model, as a user drives
-// it: the draft's live perplexity, a turn accepted into the editor (with its perplexity hint), a turn rejected.
+// it: the draft's live perplexity, a turn accepted into the editor (with its perplexity hint), a turn rejected,
+// its prompt tried again (the draft it replaced offered back), and a turn edited and accepted from the keyboard.
 // Screenshots: .test-cache/e2e/screenshots/ (docs/draft-perplexity.png and docs/accepted-turn.png with
 // CODEGEN_MT_UPDATE_SCREENSHOTS=1). On a failure: .test-cache/failures/panel--<test>/.
 import { after, before, test } from 'node:test';
@@ -115,4 +116,38 @@ suite.test('rejects a turn: the turn shows rejected and the editor is unchanged'
   assert.equal(await rejected.locator('vscode-button', { hasText: 'Accept' }).count(), 0, 'a rejected turn cannot be accepted');
   assert.equal(await vscode.editorText(), before, 'rejecting leaves the editor as it was');
   assert.equal(await vscode.panel.locator('ol.turns > li.turn.state-accepted').count(), 1, 'the earlier accepted turn stays accepted');
+});
+
+suite.test('try again, restore, edit: a rejected prompt comes back without losing the draft, and edited code is accepted with Ctrl+Enter', async (vscode) => {
+  // "Try again" on the rejected turn puts its prompt in the input; the draft it replaces is offered back.
+  const rejected = vscode.panel.locator('ol.turns > li.turn.state-rejected').last();
+  const rejectedPrompt = (await rejected.locator('.prompt-text').textContent()) ?? '';
+  await vscode.typeDraft('a draft I was writing');
+  await vscode.button(rejected, 'Try again').click();
+  assert.equal(await vscode.promptInput().inputValue(), rejectedPrompt, 'the rejected prompt is back in the input');
+  const notice = vscode.panel.locator('.replaced-notice:not([hidden])');
+  await notice.waitFor({ state: 'visible', timeout: 5000 });
+  assert.match(await notice.innerText(), /Replaced draft: “a draft I was writing”/);
+  await vscode.button(notice, 'Restore').click();
+  assert.equal(await vscode.promptInput().inputValue(), 'a draft I was writing', 'Restore brings the draft back');
+  assert.match(await notice.innerText(), /Replaced draft: “Sort the list/, 'and keeps the prompt it replaced in its place');
+  await notice.locator('vscode-toolbar-button[label="Dismiss"]').click();
+  await vscode.panel.locator('.replaced-notice[hidden]').waitFor({ state: 'attached', timeout: 5000 });
+
+  // Edit a proposed turn's code, then accept the edit with the keyboard.
+  const before = await vscode.editorText();
+  await vscode.submit('Print the squares of the numbers from 1 to 5.');
+  const turn = vscode.lastTurn();
+  await vscode.button(turn, 'Edit').waitFor({ state: 'visible', timeout: 90_000 });
+  await vscode.button(turn, 'Edit').click();
+  const editor = turn.locator('vscode-textarea.code-editor textarea');
+  await editor.waitFor({ state: 'visible', timeout: 5000 });
+  assert.match(await turn.locator('.turn-status').innerText(), /Editing/);
+  const edited = 'print([i * i for i in range(1, 6)])';
+  await editor.fill(edited);
+  await editor.press('Control+Enter');
+  await vscode.panel.locator('ol.turns > li.turn.state-accepted', { hasText: 'Print the squares' }).waitFor({ state: 'visible', timeout: 15_000 });
+  const after = await vscode.editorText();
+  assert.ok(after.startsWith(before.slice(0, before.trimEnd().length)), 'what was there stays');
+  assert.ok(after.includes(`# Print the squares of the numbers from 1 to 5.\n${edited}`), `the edited code is inserted under its prompt: ${JSON.stringify(after.slice(-200))}`);
 });
