@@ -2,17 +2,18 @@
 // and listeners and puts every disposable into context.subscriptions.
 import * as vscode from 'vscode';
 import { SessionStore } from '../session/sessionStore';
+import type { TurnFlow } from '../session/turnFlow';
+import { EngineClient } from '../worker/engineClient';
 import { EditorTarget } from './editorTarget';
 import { registerHints } from './hints';
 import { registerModelDownload } from './modelDownload';
-import type { TurnFlow } from '../session/turnFlow';
 import { COMMAND } from './contributes';
 import { registerMtpbCommand } from './mtpbCommand';
 import type { ModelManager } from './modelManager';
 import { registerModel } from './modelPicker';
 import { PanelProvider } from './panelProvider';
 import { handlePanelMessage, registerSessions } from './sessionCommands';
-import { TestApi, type CodegenMtApi } from './testApi';
+import { Observations, TestApi, type CodegenMtApi } from './testApi';
 
 export type { CodegenMtApi };
 
@@ -26,19 +27,21 @@ let activeFlow: TurnFlow | undefined;
 export function activate(context: vscode.ExtensionContext): CodegenMtApi {
   const log = vscode.window.createOutputChannel(LOG_CHANNEL_NAME, { log: true });
   context.subscriptions.push(log);
-  const model = registerModel(context, log);
+  const observed = new Observations();
+  const engine = new EngineClient({ log: (line) => log.info(line) });
+  const model = registerModel(context, log, engine);
   activeModel = model;
   registerModelDownload(context, model, log);
   registerMtpbCommand(context, model, log);
-  const hints = registerHints(context, () => model.ensureLoaded().then(() => model.engine), log);
+  const hints = registerHints(context, () => model.ensureLoaded().then(() => model.engine), log, observed.decorator);
   const target = new EditorTarget();
   context.subscriptions.push(target);
   const store = new SessionStore((context.storageUri ?? context.globalStorageUri).fsPath, { log: (w) => log.warn(w) });
   let flow: TurnFlow | undefined;
-  const panel = registerPanel(context, (message) => void (flow && handlePanelMessage(flow, message)), log);
+  const panel = registerPanel(context, observed.messages((message) => void (flow && handlePanelMessage(flow, message))), log, observed);
   flow = registerSessions(context, { store, model, target, hints, log }, panel);
   activeFlow = flow;
-  const api = new TestApi({ flow, panel, hints, model, globalStoragePath: context.globalStorageUri.fsPath });
+  const api = new TestApi({ flow, hints, model, engine, observed, globalStoragePath: context.globalStorageUri.fsPath });
   context.subscriptions.push(api);
   flow.attach(api.observe(panel));
   return api;
@@ -48,11 +51,12 @@ function registerPanel(
   context: vscode.ExtensionContext,
   onMessage: ConstructorParameters<typeof PanelProvider>[1],
   log: vscode.LogOutputChannel,
+  observed: Observations,
 ): PanelProvider {
   const panel = new PanelProvider(context.extensionUri, onMessage, log);
   context.subscriptions.push(
     panel,
-    vscode.window.registerWebviewViewProvider(PanelProvider.viewType, panel),
+    vscode.window.registerWebviewViewProvider(PanelProvider.viewType, observed.provider(panel)),
     vscode.commands.registerCommand(COMMAND.focusPanel, () => panel.focus()),
   );
   return panel;

@@ -17,12 +17,15 @@ export interface PerplexityHint extends LineHint {
   readonly view: PromptPerplexityView;
 }
 
-/** A decoration as last rendered in an editor: its line, the text shown after it and its level. */
-export interface RenderedHint {
-  readonly line: number;
-  readonly text: string;
-  readonly level: PerplexityLevel;
-}
+/** Puts one level's hint decorations on an editor (replacing that level's previous ones). */
+export type HintDecorator = (
+  editor: vscode.TextEditor,
+  type: vscode.TextEditorDecorationType,
+  level: PerplexityLevel,
+  options: readonly vscode.DecorationOptions[],
+) => void;
+
+const setDecorations: HintDecorator = (editor, type, _level, options) => editor.setDecorations(type, options);
 
 const COLORS: { readonly [L in PerplexityLevel]: string } = {
   low: 'testing.iconPassed',
@@ -34,10 +37,8 @@ export class HintManager implements vscode.Disposable {
   private readonly byDocument = new Map<string, PerplexityHint[]>();
   private readonly types: { readonly [L in PerplexityLevel]: vscode.TextEditorDecorationType };
   private readonly subscriptions: vscode.Disposable[] = [];
-  /** What render() last put in each document's editors (read by the test API). */
-  private readonly renderedByDocument = new Map<string, RenderedHint[]>();
 
-  constructor() {
+  constructor(private readonly decorate: HintDecorator = setDecorations) {
     const type = (level: PerplexityLevel): vscode.TextEditorDecorationType =>
       vscode.window.createTextEditorDecorationType({
         after: { color: new vscode.ThemeColor(COLORS[level]), margin: '0 0 0 1em', fontStyle: 'italic' },
@@ -46,10 +47,7 @@ export class HintManager implements vscode.Disposable {
     this.types = { low: type('low'), medium: type('medium'), high: type('high') };
     this.subscriptions.push(
       vscode.workspace.onDidChangeTextDocument((e) => this.onChange(e)),
-      vscode.workspace.onDidCloseTextDocument((d) => {
-        this.byDocument.delete(d.uri.toString());
-        this.renderedByDocument.delete(d.uri.toString());
-      }),
+      vscode.workspace.onDidCloseTextDocument((d) => this.byDocument.delete(d.uri.toString())),
       vscode.window.onDidChangeVisibleTextEditors((editors) => editors.forEach((e) => this.render(e))),
       vscode.workspace.onDidChangeConfiguration((e) => {
         if (e.affectsConfiguration(fullKey(SETTING.hintsEnabled))) this.renderAll();
@@ -76,11 +74,6 @@ export class HintManager implements vscode.Disposable {
     return this.byDocument.get(document.uri.toString()) ?? [];
   }
 
-  /** The decorations last set on an editor of the document (none when hints are off). */
-  rendered(document: vscode.TextDocument): readonly RenderedHint[] {
-    return this.renderedByDocument.get(document.uri.toString()) ?? [];
-  }
-
   private onChange(e: vscode.TextDocumentChangeEvent): void {
     const key = e.document.uri.toString();
     const hints = this.byDocument.get(key);
@@ -102,29 +95,25 @@ export class HintManager implements vscode.Disposable {
 
   private render(editor: vscode.TextEditor): void {
     const hints = hintsEnabled() ? (this.byDocument.get(editor.document.uri.toString()) ?? []) : [];
-    const rendered: RenderedHint[] = [];
     for (const level of ['low', 'medium', 'high'] as const) {
       const options = hints
         .filter((h) => h.view.level === level && h.line < editor.document.lineCount)
         .map((h): vscode.DecorationOptions => {
           const hover = new vscode.MarkdownString(perplexityExplanation(h.view));
-          rendered.push({ line: h.line, text: formatPerplexity(h.view.perplexity), level });
           return {
             range: editor.document.lineAt(h.line).range,
             hoverMessage: hover,
             renderOptions: { after: { contentText: `  ${formatPerplexity(h.view.perplexity)}` } },
           };
         });
-      editor.setDecorations(this.types[level], options);
+      this.decorate(editor, this.types[level], level, options);
     }
-    this.renderedByDocument.set(editor.document.uri.toString(), rendered);
   }
 
   dispose(): void {
     for (const d of this.subscriptions) d.dispose();
     for (const t of Object.values(this.types)) t.dispose();
     this.byDocument.clear();
-    this.renderedByDocument.clear();
   }
 }
 
@@ -175,8 +164,13 @@ async function scorePromptComments(hints: HintManager, engine: () => Promise<Eng
 }
 
 /** The hint manager and its two commands. */
-export function registerHints(context: vscode.ExtensionContext, engine: () => Promise<Engine>, log: vscode.LogOutputChannel): HintManager {
-  const hints = new HintManager();
+export function registerHints(
+  context: vscode.ExtensionContext,
+  engine: () => Promise<Engine>,
+  log: vscode.LogOutputChannel,
+  decorate?: HintDecorator,
+): HintManager {
+  const hints = new HintManager(decorate);
   context.subscriptions.push(
     hints,
     vscode.commands.registerCommand(COMMAND.scorePromptComments, () => scorePromptComments(hints, engine, log)),

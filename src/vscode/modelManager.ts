@@ -5,7 +5,7 @@ import * as vscode from 'vscode';
 import { bundledModelDir } from '../engine/bundledModel';
 import type { Engine, LoadOptions, LoadProgress, ModelInfo } from '../protocol/engine';
 import type { ModelStatusView } from '../protocol/webview';
-import { EngineClient } from '../worker/engineClient';
+import type { EngineClient } from '../worker/engineClient';
 import { RECOMMENDED_MODEL } from '../download/recommendedModel';
 import type { ModelPort } from '../session/ports';
 import { errorText, showEngineError } from './errors';
@@ -87,20 +87,17 @@ export class ModelManager implements ModelPort, vscode.Disposable {
   constructor(
     private readonly log: vscode.LogOutputChannel,
     private readonly globalStoragePath: string,
+    /** The engine process's client; its owner is this manager (it ends the process on dispose). */
+    client: EngineClient,
   ) {
-    this.client = new EngineClient({ log: (line) => log.info(line) });
-    this.engine = this.client;
+    this.client = client;
+    this.engine = client;
     const options = settingsLoadOptions(this.globalStoragePath);
     this.current = statusFor(options.modelDir, { state: 'none', message: 'Loads on first use.' }, options.variant);
   }
 
   get status(): ModelStatusView {
     return this.current;
-  }
-
-  /** The engine process's pid, if one is running (for the log and the test API). */
-  get enginePid(): number | undefined {
-    return this.client.pid;
   }
 
   /** The model the settings name, loaded (once; again after the settings change). */

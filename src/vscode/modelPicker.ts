@@ -1,5 +1,6 @@
 // The model in the status bar, and the Select Model command (the bundled test model, the current folder, the
 // downloaded models, Download..., or a folder chosen in a dialog); also the reload when the model's settings change.
+import type { EngineClient } from '../worker/engineClient';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { BUNDLED_MODEL_NAME, bundledModelDir } from '../engine/bundledModel';
@@ -97,8 +98,8 @@ async function selectModel(manager: ModelManager, log: vscode.LogOutputChannel, 
 }
 
 /** The model manager, its status bar item, the Select Model command and the reload on settings changes. */
-export function registerModel(context: vscode.ExtensionContext, log: vscode.LogOutputChannel): ModelManager {
-  const manager = new ModelManager(log, context.globalStorageUri.fsPath);
+export function registerModel(context: vscode.ExtensionContext, log: vscode.LogOutputChannel, client: EngineClient): ModelManager {
+  const manager = new ModelManager(log, context.globalStorageUri.fsPath, client);
   const item = vscode.window.createStatusBarItem(MODEL_STATUS_ITEM, vscode.StatusBarAlignment.Right, 100);
   item.name = 'CodeGen Model';
   item.command = COMMAND.selectModel;

@@ -11,7 +11,6 @@ export class PanelProvider implements vscode.WebviewViewProvider, PanelPort, vsc
   private view: vscode.WebviewView | undefined;
   private readonly viewSubscriptions: vscode.Disposable[] = [];
   private focusWhenReady = false;
-  private pageReady = false;
 
   constructor(
     private readonly extensionUri: vscode.Uri,
@@ -22,7 +21,6 @@ export class PanelProvider implements vscode.WebviewViewProvider, PanelPort, vsc
   resolveWebviewView(view: vscode.WebviewView): void {
     this.disposeView();
     this.view = view;
-    this.pageReady = false;
     // Everything the page loads is in dist/webview (the build copies the codicon font there too).
     const webviewRoot = vscode.Uri.joinPath(this.extensionUri, 'dist', 'webview');
     view.webview.options = { enableScripts: true, localResourceRoots: [webviewRoot] };
@@ -41,7 +39,6 @@ export class PanelProvider implements vscode.WebviewViewProvider, PanelPort, vsc
           this.log.warn(`Ignored an invalid message from the panel: ${JSON.stringify(data)?.slice(0, 200)}`);
           return;
         }
-        if (message.type === 'ready') this.pageReady = true;
         this.onMessage(message);
         if (message.type === 'ready' && this.focusWhenReady) {
           this.focusWhenReady = false;
@@ -53,15 +50,6 @@ export class PanelProvider implements vscode.WebviewViewProvider, PanelPort, vsc
         this.disposeView();
       }),
     );
-  }
-
-  /** Whether VS Code has resolved the view (it is shown or was), and whether its page said `ready`. */
-  get resolved(): boolean {
-    return this.view !== undefined;
-  }
-
-  get ready(): boolean {
-    return this.view !== undefined && this.pageReady;
   }
 
   post(message: ToWebview): void {

@@ -1,20 +1,27 @@
 // What activate() returns: a small API for the integration tests (test/integration/), which drive the extension
 // through its commands and observe it through this. It only wraps what the parts do anyway (the flow's turns,
-// generations and restore from the store, the messages to the panel, the hints, the model status, the error
-// notifications), and adds no behaviour of its own except clearHints(), which drops the in-memory hints as a
-// window reload would.
+// generations and restore from the store, the messages to and from the panel, VS Code resolving the panel, the
+// hint decorations set on editors, the model status, the engine process, the error notifications), and adds no
+// behaviour of its own except clearHints(), which drops the in-memory hints as a window reload would.
 import * as vscode from 'vscode';
 import type { PromptContext } from '../protocol/engine';
-import type { ModelStatusView, ToWebview, TurnState, TurnView } from '../protocol/webview';
+import type { FromWebview, ModelStatusView, PerplexityLevel, ToWebview, TurnState, TurnView } from '../protocol/webview';
 import type { PanelPort } from '../session/ports';
 import type { TurnRecord } from '../session/sessionFormat';
 import type { GenerationInfo, TurnFlow } from '../session/turnFlow';
 import { onDidShowEngineError, type ShownError } from './errors';
-import type { HintManager, RenderedHint } from './hints';
+import type { EngineClient } from '../worker/engineClient';
+import type { HintDecorator, HintManager } from './hints';
 import type { ModelManager } from './modelManager';
-import type { PanelProvider } from './panelProvider';
 
-export type { GenerationInfo, RenderedHint, ShownError };
+export type { GenerationInfo, ShownError };
+
+/** A decoration as last set on an editor: its line, the text shown after it and its level. */
+export interface RenderedHint {
+  readonly line: number;
+  readonly text: string;
+  readonly level: PerplexityLevel;
+}
 
 /** A turn as the session holds it (the panel's view plus the seed of its code). */
 export type TurnSnapshot = Readonly<TurnRecord>;
@@ -71,11 +78,58 @@ export interface CodegenMtApi {
   sessionId(): string;
 }
 
+/**
+ * What the test API sees of the parts as activate() wires them, before it exists: the hint decorations set on
+ * editors, VS Code resolving the panel's view, and the messages the panel's page sends.
+ */
+export class Observations {
+  private readonly decorations = new Map<string, Map<PerplexityLevel, RenderedHint[]>>();
+  private resolved = false;
+  private ready = false;
+
+  /** Sets the decorations as the hint manager asks, and remembers them. */
+  readonly decorator: HintDecorator = (editor, type, level, options) => {
+    editor.setDecorations(type, options);
+    const key = editor.document.uri.toString();
+    const levels = this.decorations.get(key) ?? new Map<PerplexityLevel, RenderedHint[]>();
+    const text = (o: vscode.DecorationOptions): string => o.renderOptions?.after?.contentText?.trim() ?? '';
+    levels.set(level, options.map((o) => ({ line: o.range.start.line, text: text(o), level })));
+    this.decorations.set(key, levels);
+  };
+
+  /** The provider VS Code is given: the panel's, noting that the view was resolved. */
+  provider(provider: vscode.WebviewViewProvider): vscode.WebviewViewProvider {
+    return {
+      resolveWebviewView: (view, context, token) => {
+        this.resolved = true;
+        return provider.resolveWebviewView(view, context, token);
+      },
+    };
+  }
+
+  /** The handler of the page's (validated) messages, noting its `ready`. */
+  messages(handler: (message: FromWebview) => void): (message: FromWebview) => void {
+    return (message) => {
+      if (message.type === 'ready') this.ready = true;
+      handler(message);
+    };
+  }
+
+  renderedHints(uri: vscode.Uri): RenderedHint[] {
+    return [...(this.decorations.get(uri.toString())?.values() ?? [])].flat();
+  }
+
+  panel(): { readonly resolved: boolean; readonly ready: boolean } {
+    return { resolved: this.resolved, ready: this.ready };
+  }
+}
+
 export interface TestApiParts {
   readonly flow: TurnFlow;
-  readonly panel: PanelProvider;
   readonly hints: HintManager;
   readonly model: ModelManager;
+  readonly engine: EngineClient;
+  readonly observed: Observations;
   readonly globalStoragePath: string;
 }
 
@@ -174,8 +228,7 @@ export class TestApi implements CodegenMtApi, vscode.Disposable {
   }
 
   renderedHintsFor(uri: vscode.Uri): RenderedHint[] {
-    const document = this.document(uri);
-    return document ? [...this.parts.hints.rendered(document)] : [];
+    return this.document(uri) ? this.parts.observed.renderedHints(uri) : [];
   }
 
   clearHints(uri: vscode.Uri): void {
@@ -202,7 +255,7 @@ export class TestApi implements CodegenMtApi, vscode.Disposable {
   }
 
   panel(): { readonly resolved: boolean; readonly ready: boolean } {
-    return { resolved: this.parts.panel.resolved, ready: this.parts.panel.ready };
+    return this.parts.observed.panel();
   }
 
   modelStatus(): ModelStatusView {
@@ -210,7 +263,7 @@ export class TestApi implements CodegenMtApi, vscode.Disposable {
   }
 
   enginePid(): number | undefined {
-    return this.parts.model.enginePid;
+    return this.parts.engine.pid;
   }
 
   globalStoragePath(): string {
