@@ -52,8 +52,13 @@ export interface ModelInfo {
   readonly modelDir: string;
   readonly variant: string;
   readonly onnxFile: string;
-  /** `compiled`: a graph of codegen-mt's compiler; otherwise the published file's layout, run as it is. */
-  readonly layout: 'compiled' | 'newer' | 'merged';
+  /**
+   * `compiled`: a graph of codegen-mt's compiler; `newer`/`merged`: a published file's layout, run as it is;
+   * `server`: a completions server runs the model (the shape fields are then 0: the server does not say).
+   */
+  readonly layout: 'compiled' | 'newer' | 'merged' | 'server';
+  /** For a completions server: where it is, the model it serves, and how it gives prompt log-probabilities. */
+  readonly server?: ServerModelInfo;
   readonly availableVariants: readonly string[];
   /** For compiled graphs: the precision, the published file it came from, and whether this load compiled it. */
   readonly compiled?: { readonly precision: 'fp32' | 'fp16' | 'int8' | 'int4'; readonly source: string; readonly compiledNow: boolean; readonly compileMs: number };
@@ -64,6 +69,16 @@ export interface ModelInfo {
   readonly vocabSize: number;
   readonly kvType: 'float32' | 'float16';
   readonly loadMs: number;
+}
+
+/** How a server gives a prompt's log-probabilities (probed once per server; `none`: it does not, so no perplexity). */
+export type PromptLogprobsMethod = 'echo' | 'prompt_logprobs' | 'tgi' | 'none';
+
+export interface ServerModelInfo {
+  /** The API's base URL (…/v1). */
+  readonly url: string;
+  readonly model: string;
+  readonly promptLogprobs: PromptLogprobsMethod;
 }
 
 /**

@@ -8,6 +8,9 @@ export type EngineErrorCode =
   | 'invalid-request' // a request field is out of range
   | 'cancelled' // the caller aborted
   | 'engine-crashed' // the engine process died; the next request starts a fresh one
+  | 'server-unreachable' // a completions server did not answer (refused, timed out, busy after the retries)
+  | 'server-error' // a completions server answered with an error (its status and message are in the text)
+  | 'unsupported' // the server cannot do this (e.g. no log-probabilities, so no perplexity)
   | 'internal'; // anything else (a bug): the message says what
 
 export class EngineError extends Error {
@@ -45,6 +48,9 @@ const CODES: ReadonlySet<string> = new Set<EngineErrorCode>([
   'invalid-request',
   'cancelled',
   'engine-crashed',
+  'server-unreachable',
+  'server-error',
+  'unsupported',
   'internal',
 ]);
 
