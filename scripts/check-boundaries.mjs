@@ -31,8 +31,9 @@ export const IMPORTS_ALLOWED = {
   worker: ['engine', 'protocol'],
   download: ['engine', 'protocol'],
   eval: ['protocol', 'session'],
-  cli: ['download', 'engine', 'eval', 'protocol', 'session', 'worker'],
-  vscode: ['download', 'engine', 'eval', 'protocol', 'session', 'worker'],
+  server: ['engine', 'protocol', 'worker'],
+  cli: ['download', 'engine', 'eval', 'protocol', 'server', 'session', 'worker'],
+  vscode: ['download', 'engine', 'eval', 'protocol', 'server', 'session', 'worker'],
 };
 const WEBVIEW_MAY_IMPORT = [path.join('src', 'protocol', 'webview.ts')];
 

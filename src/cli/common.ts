@@ -5,7 +5,8 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { bundledModelDir } from '../engine/bundledModel';
 import { resolveGenerationConfig } from '../engine/generation/config';
 import { LocalEngine } from '../engine/localEngine';
-import type { LoadProgress } from '../protocol/engine';
+import { RemoteEngine } from '../engine/remote/remoteEngine';
+import type { LoadOptions, LoadProgress } from '../protocol/engine';
 import { EngineError } from '../protocol/errors';
 
 /** A mistake in the command line: printed with a pointer to --help, exit code 2. */
@@ -18,6 +19,9 @@ export function isUsageError(err: unknown): boolean {
 
 export const COMMON = {
   model: { type: 'string' },
+  server: { type: 'string' },
+  'server-model': { type: 'string' },
+  'api-key-env': { type: 'string' },
   variant: { type: 'string' },
   threads: { type: 'string' },
   'no-compile': { type: 'boolean', default: false },
@@ -68,23 +72,45 @@ export function textOrFile(values: Values, textName: string, fileName: string): 
   return typeof text === 'string' ? text : readTextFile(file as string, 'file');
 }
 
-export async function openEngine(values: Values, io?: Io): Promise<LocalEngine> {
+/** The engine the options name: a completions server (--server), else the local model (--model or the bundled one). */
+export async function openEngine(values: Values, io?: Io): Promise<LocalEngine | RemoteEngine> {
+  if (typeof values.server === 'string') return openServer(values);
+  for (const name of ['server-model', 'api-key-env']) {
+    if (values[name] !== undefined) throw new UsageError(`--${name} needs --server URL`);
+  }
   const engine = new LocalEngine();
-  await engine.load(
-    {
-      modelDir: typeof values.model === 'string' ? values.model : bundledModelDir(),
-      variant: values.variant as string | undefined,
-      threads: numberOption(values, 'threads', true),
-      compile: !values['no-compile'],
-      ...(typeof values.cache === 'string' ? { compiledCache: path.resolve(values.cache) } : {}),
-    },
-    { onProgress: io ? compileNotice(io) : undefined },
-  );
+  await engine.load(loadOptionsOf(values), { onProgress: io ? compileNotice(io) : undefined });
+  return engine;
+}
+
+/** The local model's load options (--model or the bundled one, --variant, --threads, --no-compile, --cache), for any engine. */
+export function loadOptionsOf(values: Values): LoadOptions {
+  return {
+    modelDir: typeof values.model === 'string' ? values.model : bundledModelDir(),
+    variant: values.variant as string | undefined,
+    threads: numberOption(values, 'threads', true),
+    compile: !values['no-compile'],
+    ...(typeof values.cache === 'string' ? { compiledCache: path.resolve(values.cache) } : {}),
+  };
+}
+
+async function openServer(values: Values): Promise<RemoteEngine> {
+  for (const name of ['model', 'variant', 'threads', 'cache']) {
+    if (values[name] !== undefined) throw new UsageError(`--${name} is for a local model; with --server the server runs the model (choose it with --server-model)`);
+  }
+  const keyVariable = values['api-key-env'];
+  let apiKey: string | undefined;
+  if (typeof keyVariable === 'string') {
+    apiKey = process.env[keyVariable];
+    if (!apiKey) throw new UsageError(`--api-key-env names ${keyVariable}, which is not set: export ${keyVariable}=... first`);
+  }
+  const engine = new RemoteEngine({ url: values.server as string, model: values['server-model'] as string | undefined, apiKey });
+  await engine.load();
   return engine;
 }
 
 /** Says once that a model is being compiled (it takes a while only the first time). */
-function compileNotice(io: Io): (p: LoadProgress) => void {
+export function compileNotice(io: Io): (p: LoadProgress) => void {
   let said = false;
   return (p) => {
     if (p.phase === 'compiling' && !said) {

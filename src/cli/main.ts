@@ -21,6 +21,7 @@ import {
 import { downloadCommand, DOWNLOAD_USAGE } from './downloadCommand';
 import { EVAL_USAGE, humanEvalCommand, mtpbCommand } from './evalCommands';
 import { optimizeCommand, OPTIMIZE_USAGE } from './optimizeCommand';
+import { serveCommand, SERVE_USAGE } from './serveCommand';
 
 const USAGE = `Usage: codegen-mt <command> [options]
 
@@ -33,9 +34,12 @@ Commands:
                                                         each token's surprisal in nats (-ln p)
   session     --turns-file F [--header-file F]          the paper's multi-turn protocol, one turn per line
               [--max-new-tokens N] [--temperature T] [--top-p P] [--seed S]
-${DOWNLOAD_USAGE}${EVAL_USAGE}${OPTIMIZE_USAGE}
+${DOWNLOAD_USAGE}${EVAL_USAGE}${OPTIMIZE_USAGE}${SERVE_USAGE}
 Options for every command:
   --model DIR      model folder (config.json + onnx/); default: the bundled test model
+  --server URL     use a completions server instead (vLLM, TGI, codegen-mt serve), e.g. http://gpu-box:8000/v1
+  --server-model NAME  the served model to use (default: the first in the server's /v1/models)
+  --api-key-env VAR    the environment variable that holds the server's API key
   --variant V      precision: fp32 (default), fp16, int8, int4, compiled from the published fp32 file once
                    and cached; or a published onnx/ file run as it is (model_quantized, model_q4, ...)
   --no-compile     run the published onnx/ files as they are (fp32 = model.onnx, int8 = model_int8.onnx, ...)
@@ -182,6 +186,7 @@ const COMMANDS: Record<string, (args: string[], io: Io) => Promise<void | number
   mtpb: mtpbCommand,
   humaneval: humanEvalCommand,
   optimize: optimizeCommand,
+  serve: serveCommand,
 };
 
 /** Runs the CLI; returns the exit code (0 ok, 1 error, 2 usage). */

@@ -67,3 +67,7 @@ process.on('uncaughtException', (err) => {
 process.on('disconnect', () => process.exit(0));
 
 connection.listen();
+
+// Ctrl-C in a terminal signals the whole process group: the host (codegen-mt serve, the CLI) decides when the
+// engine ends (it disposes the client, or goes away and 'disconnect' fires), so a request running then finishes.
+process.on('SIGINT', () => undefined);
