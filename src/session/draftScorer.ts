@@ -39,6 +39,8 @@ export class DraftScorer {
     try {
       await this.deps.model.ensureLoaded();
       if (controller.signal.aborted || this.deps.busy()) return;
+      // A model that cannot score prompts (the panel's model line says why): nothing to ask it.
+      if (this.deps.model.perplexityUnavailable) return;
       const result = await this.deps.model.engine.perplexity({ context: this.deps.editor.context(draft) }, controller.signal);
       if (controller.signal.aborted) return;
       this.deps.panel().post({ type: 'draftPerplexity', draft, perplexity: perplexityView(result, this.deps.settings().thresholds) });

@@ -10,6 +10,8 @@ import type { PromptScoreRecord, SessionRecord, SessionSummaryRecord, TurnRecord
 export interface ModelPort {
   readonly status: ModelStatusView;
   readonly engine: Engine;
+  /** Set when the model cannot score prompts (a server without log-probabilities): why, in one sentence. */
+  readonly perplexityUnavailable?: string;
   /** Resolves once the model the settings name is loaded (loads it if needed); rejects with the reason. */
   ensureLoaded(): Promise<unknown>;
   setGenerating(tokensPerSecond?: number): void;
@@ -41,7 +43,9 @@ export interface EditorPort {
 export interface AcceptedHint {
   readonly line: number;
   readonly comment: string;
-  readonly score: PromptScoreRecord;
+  /** The prompt's score; absent when the model cannot score prompts (then `unavailable` says why). */
+  readonly score?: PromptScoreRecord;
+  readonly unavailable?: string;
 }
 
 /** The perplexity hints on the prompt comments in the editor. */

@@ -270,8 +270,10 @@ export class TurnFlow {
     session.documentUri = inserted.documentUri;
     if (session === this.session) this.publish(turnId);
     void this.saveSession(session);
-    if (inserted.promptLine !== undefined && inserted.promptComment && accepted.perplexity) {
-      this.deps.hints.showAccepted(inserted.documentUri, { line: inserted.promptLine, comment: inserted.promptComment, score: accepted.perplexity });
+    const unavailable = accepted.perplexity ? undefined : this.deps.model.perplexityUnavailable;
+    if (inserted.promptLine !== undefined && inserted.promptComment && (accepted.perplexity || unavailable)) {
+      const hint = { line: inserted.promptLine, comment: inserted.promptComment, score: accepted.perplexity, unavailable };
+      this.deps.hints.showAccepted(inserted.documentUri, hint);
     }
   }
 

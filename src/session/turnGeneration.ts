@@ -97,7 +97,8 @@ export function finishDetails(result: GenerateResult): FinishDetails {
   return {
     code: result.text,
     cancelled: result.stopReason === 'cancelled',
-    perplexity: scoreRecord(result.prompt),
+    // No score when there is none (cancelled during the prefill; a server without log-probabilities).
+    perplexity: Number.isFinite(result.prompt.perplexity) ? scoreRecord(result.prompt) : undefined,
     droppedTurns: result.droppedTurns,
     tokensPerSecond: t.decodeMs > 0 ? (t.decodeTokens * 1000) / t.decodeMs : undefined,
     seed: result.seed,

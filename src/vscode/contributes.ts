@@ -20,6 +20,9 @@ export const COMMAND = {
   downloadModel: 'codegenMt.downloadModel', // modelDownload.ts
   focusPanel: 'codegenMt.focusPanel', // extension.ts
   runMtpb: 'codegenMt.runMtpb', // mtpbCommand.ts
+  connectServer: 'codegenMt.connectServer', // serverBackend.ts
+  setServerApiKey: 'codegenMt.setServerApiKey', // serverBackend.ts
+  useLocalModel: 'codegenMt.useLocalModel', // serverBackend.ts
 } as const;
 
 export type CommandId = (typeof COMMAND)[keyof typeof COMMAND];
@@ -50,4 +53,8 @@ export const SETTING = {
   highThreshold: 'perplexity.highThreshold',
   hintsEnabled: 'hints.enabled',
   python: 'python',
+  serverUrl: 'server.url',
+  serverModel: 'server.model',
+  serverApiKeyEnv: 'server.apiKeyEnv',
+  serverTimeoutSeconds: 'server.timeoutSeconds',
 } as const;

@@ -6,6 +6,7 @@ import { COMMAND } from './contributes';
 
 export const CHOOSE_FOLDER = 'Choose Folder...';
 export const SHOW_LOG = 'Show Log';
+export const USE_LOCAL_MODEL = 'Use Local Model';
 
 /** An error notification as it was shown: its text and its action buttons. */
 export interface ShownError {
@@ -22,7 +23,7 @@ interface ErrorUi {
   readonly advice: string;
   /** Whether a notification is worth showing (a cancel is not). */
   readonly notify: boolean;
-  readonly action?: typeof CHOOSE_FOLDER | typeof SHOW_LOG;
+  readonly action?: typeof CHOOSE_FOLDER | typeof SHOW_LOG | typeof USE_LOCAL_MODEL;
 }
 
 export function errorUi(code: EngineErrorCode): ErrorUi {
@@ -40,6 +41,11 @@ export function errorUi(code: EngineErrorCode): ErrorUi {
       return { advice: '', notify: false };
     case 'engine-crashed':
       return { advice: 'Retry starts a fresh engine process.', notify: true, action: SHOW_LOG };
+    case 'server-unreachable':
+    case 'server-error':
+      return { advice: 'Check codegenMt.server.url and the server, or use the local model.', notify: true, action: USE_LOCAL_MODEL };
+    case 'unsupported':
+      return { advice: '', notify: false };
     case 'internal':
       return { advice: 'See the CodeGen log for details.', notify: true, action: SHOW_LOG };
     default: {
@@ -87,4 +93,5 @@ export async function showEngineError(err: unknown, what: string, log: vscode.Lo
   }
   if (choice === CHOOSE_FOLDER) await vscode.commands.executeCommand(COMMAND.selectModel);
   else if (choice === SHOW_LOG) log.show(true);
+  else if (choice === USE_LOCAL_MODEL) await vscode.commands.executeCommand(COMMAND.useLocalModel);
 }

@@ -7,7 +7,7 @@ import { scoreView } from '../session/perplexityView';
 import type { HintPort, NoticePort } from '../session/ports';
 import type { TurnRecord } from '../session/sessionFormat';
 import { errorText, showEngineError } from './errors';
-import type { HintManager } from './hints';
+import { unavailableHint, type HintManager } from './hints';
 import { perplexityThresholds } from './settings';
 
 function openDocuments(uri: string): vscode.TextDocument[] {
@@ -33,8 +33,10 @@ export function restoreTurnHints(hints: HintManager, documentUri: string, turns:
 export function hintPort(hints: HintManager): HintPort {
   return {
     showAccepted(documentUri, hint) {
-      const view = scoreView(hint.score, perplexityThresholds());
-      for (const document of openDocuments(documentUri)) hints.set(document, [{ line: hint.line, comment: hint.comment, view }]);
+      const shown = hint.score
+        ? { line: hint.line, comment: hint.comment, view: scoreView(hint.score, perplexityThresholds()) }
+        : unavailableHint(hint.line, hint.comment, hint.unavailable ?? 'No perplexity for this prompt.');
+      for (const document of openDocuments(documentUri)) hints.set(document, [shown]);
     },
     restore(documentUri, turns) {
       restoreTurnHints(hints, documentUri, turns, openDocuments(documentUri));

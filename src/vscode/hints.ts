@@ -3,6 +3,7 @@
 // `codegenMt.hints.enabled` is false. Also the Score Prompt Comments and Toggle Hints commands.
 import * as vscode from 'vscode';
 import type { Engine } from '../protocol/engine';
+import { EngineError } from '../protocol/errors';
 import type { PerplexityLevel, PromptPerplexityView } from '../protocol/webview';
 import { commentLinesToScore, commentPromptContext } from '../session/editorContext';
 import { updateHints, type LineHint } from '../session/hintLines';
@@ -15,6 +16,13 @@ import { PYTHON } from './editorTarget';
 
 export interface PerplexityHint extends LineHint {
   readonly view: PromptPerplexityView;
+  /** Set when the model could not score the prompt (a server without log-probabilities): why; shown as `ppl n/a`. */
+  readonly unavailable?: string;
+}
+
+/** The hint of a prompt the model cannot score: `ppl n/a`, its hover saying why. */
+export function unavailableHint(line: number, comment: string, reason: string): PerplexityHint {
+  return { line, comment, view: { perplexity: NaN, level: 'medium', surprising: [] }, unavailable: reason };
 }
 
 /** Puts one level's hint decorations on an editor (replacing that level's previous ones). */
@@ -99,11 +107,12 @@ export class HintManager implements vscode.Disposable {
       const options = hints
         .filter((h) => h.view.level === level && h.line < editor.document.lineCount)
         .map((h): vscode.DecorationOptions => {
-          const hover = new vscode.MarkdownString(perplexityExplanation(h.view));
+          const hover = new vscode.MarkdownString(h.unavailable ?? perplexityExplanation(h.view));
+          const text = h.unavailable ? 'ppl n/a' : formatPerplexity(h.view.perplexity);
           return {
             range: editor.document.lineAt(h.line).range,
             hoverMessage: hover,
-            renderOptions: { after: { contentText: `  ${formatPerplexity(h.view.perplexity)}` } },
+            renderOptions: { after: { contentText: `  ${text}` } },
           };
         });
       this.decorate(editor, this.types[level], level, options);
@@ -145,7 +154,11 @@ async function scorePromptComments(hints: HintManager, engine: () => Promise<Eng
           scored.push({ line: comment.line, comment: comment.text.trim(), view: perplexityView(result, perplexityThresholds()) });
         }
       } catch (err) {
-        if (!token.isCancellationRequested) await showEngineError(err, 'Could not score the prompt comments', log);
+        if (err instanceof EngineError && err.code === 'unsupported') {
+          // The server cannot score prompts: every comment says so, and why.
+          scored.splice(0, scored.length, ...comments.map((c) => unavailableHint(c.line, c.text.trim(), err.message)));
+          void vscode.window.showInformationMessage(err.message);
+        } else if (!token.isCancellationRequested) await showEngineError(err, 'Could not score the prompt comments', log);
       } finally {
         cancel.dispose();
       }

@@ -1,11 +1,14 @@
-// The engine as the editor uses it: one EngineClient (the model runs in a child process), loaded lazily from the
-// settings, reloaded when they change, with a status the status bar and the panel show (modelPicker.ts).
+// The engine as the editor uses it: the local model in one EngineClient (it runs in a child process), or a
+// completions server when codegenMt.server.url names one (serverBackend.ts); loaded lazily from the settings,
+// reloaded when they change, with a status the status bar and the panel show (modelPicker.ts).
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { bundledModelDir } from '../engine/bundledModel';
 import type { Engine, LoadOptions, LoadProgress, ModelInfo } from '../protocol/engine';
 import type { ModelStatusView } from '../protocol/webview';
 import type { EngineClient } from '../worker/engineClient';
+import { RemoteEngine } from '../engine/remote/remoteEngine';
+import { serverEngineOptions, serverLabel, serverSettings, type ServerSettings } from './serverBackend';
 import { RECOMMENDED_MODEL } from '../download/recommendedModel';
 import type { ModelPort } from '../session/ports';
 import { errorText, showEngineError } from './errors';
@@ -76,8 +79,11 @@ function statusFor(modelDir: string, status: Omit<ModelStatusView, 'label' | 'te
 
 /** The turn flow's model port (src/session/ports.ts) in VS Code. */
 export class ModelManager implements ModelPort, vscode.Disposable {
-  readonly engine: Engine;
   private readonly client: EngineClient;
+  /** The server's engine while a completions server is the model; the local client otherwise. */
+  private remote: { readonly engine: RemoteEngine; readonly info?: ModelInfo } | undefined;
+  /** Bumped when the server's API key is stored or removed, so that the server is connected again. */
+  private keyVersion = 0;
   private loading: Promise<ModelInfo> | undefined;
   private loadedKey: string | undefined;
   private current: ModelStatusView;
@@ -89,32 +95,44 @@ export class ModelManager implements ModelPort, vscode.Disposable {
     private readonly globalStoragePath: string,
     /** The engine process's client; its owner is this manager (it ends the process on dispose). */
     client: EngineClient,
+    private readonly secrets: vscode.SecretStorage,
   ) {
     this.client = client;
-    this.engine = client;
-    const options = settingsLoadOptions(this.globalStoragePath);
-    this.current = statusFor(options.modelDir, { state: 'none', message: 'Loads on first use.' }, options.variant);
+    this.current = this.idleStatus();
+  }
+
+  /** The engine that runs the model now: the server's, or the local engine process. */
+  get engine(): Engine {
+    return this.remote?.engine ?? this.client;
+  }
+
+  /** Why prompts cannot be scored, when the model is a server that gives no log-probabilities. */
+  get perplexityUnavailable(): string | undefined {
+    const server = this.remote?.info?.server;
+    return server?.promptLogprobs === 'none'
+      ? `Prompt perplexity is not available from this server (${server.url}): it gives no log-probabilities of a prompt.`
+      : undefined;
   }
 
   get status(): ModelStatusView {
     return this.current;
   }
 
-  /** The model the settings name, loaded (once; again after the settings change). */
+  /** The model the settings name, loaded (once; again after the settings change): a server's, or a local folder. */
   ensureLoaded(): Promise<ModelInfo> {
+    const server = serverSettings();
     const options = settingsLoadOptions(this.globalStoragePath);
-    const key = loadKey(options);
+    const key = this.settingsKey();
     if (this.loading && this.loadedKey === key) return this.loading;
     this.loadedKey = key;
-    this.setStatus(statusFor(options.modelDir, { state: 'loading' }, options.variant));
-    this.log.info(`Loading ${options.modelDir}${options.variant ? ` (${options.variant})` : ''}`);
-    const compile = compileProgress();
-    const loading = this.client.load(options, { onProgress: compile.onProgress, signal: compile.signal }).finally(compile.done).then(
+    const status = (s: Omit<ModelStatusView, 'label' | 'testModel'>, info?: ModelInfo): ModelStatusView =>
+      server ? { ...s, label: serverLabel(server.url, info?.server?.model ?? server.model ?? 'server') } : statusFor(info?.modelDir ?? options.modelDir, s, info?.variant ?? options.variant);
+    this.setStatus(status({ state: 'loading' }));
+    const loading = (server ? this.loadServer(server) : this.loadLocal(options)).then(
       (info) => {
-        if (info.compiled?.compiledNow) this.log.info(`Compiled ${info.compiled.source} to ${info.onnxFile} in ${Math.round(info.compiled.compileMs)} ms`);
         if (this.loading === loading) {
-          this.setStatus(statusFor(info.modelDir, { state: 'ready' }, info.variant));
-          this.log.info(`Loaded ${info.onnxFile} in ${Math.round(info.loadMs)} ms (${info.layout} layout, ${info.nPositions} positions)`);
+          this.setStatus(status({ state: 'ready', message: this.perplexityUnavailable }, info));
+          this.log.info(`Loaded ${info.server ? `${info.server.model} from ${info.server.url} (prompt log-probabilities: ${info.server.promptLogprobs})` : info.onnxFile} in ${Math.round(info.loadMs)} ms (${info.layout} layout, ${info.nPositions} positions)`);
         }
         return info;
       },
@@ -122,13 +140,50 @@ export class ModelManager implements ModelPort, vscode.Disposable {
         if (this.loading === loading) {
           this.loading = undefined;
           this.loadedKey = undefined;
-          this.setStatus(statusFor(options.modelDir, { state: 'error', message: errorText(err) }, options.variant));
+          this.setStatus(status({ state: 'error', message: errorText(err) }));
         }
         throw err;
       },
     );
     this.loading = loading;
     return loading;
+  }
+
+  private async loadLocal(options: LoadOptions): Promise<ModelInfo> {
+    this.log.info(`Loading ${options.modelDir}${options.variant ? ` (${options.variant})` : ''}`);
+    const compile = compileProgress();
+    const info = await this.client.load(options, { onProgress: compile.onProgress, signal: compile.signal }).finally(compile.done);
+    if (info.compiled?.compiledNow) this.log.info(`Compiled ${info.compiled.source} to ${info.onnxFile} in ${Math.round(info.compiled.compileMs)} ms`);
+    this.remote = undefined;
+    return info;
+  }
+
+  /** Connects to the server and probes it; the local engine process is left as it is (unused until it is the model again). */
+  private async loadServer(settings: ServerSettings): Promise<ModelInfo> {
+    this.log.info(`Connecting to the completions server ${settings.url}${settings.model ? ` (${settings.model})` : ''}`);
+    const engine = new RemoteEngine(await serverEngineOptions(settings, this.secrets));
+    const info = await engine.load();
+    this.remote = { engine, info };
+    return info;
+  }
+
+  /** What identifies the model the settings name: the server, or the local load options. */
+  private settingsKey(): string {
+    const server = serverSettings();
+    return server ? JSON.stringify(['server', server, this.keyVersion]) : loadKey(settingsLoadOptions(this.globalStoragePath));
+  }
+
+  private idleStatus(): ModelStatusView {
+    const server = serverSettings();
+    if (server) return { state: 'none', label: serverLabel(server.url, server.model ?? 'server'), message: 'Connects on first use.' };
+    const options = settingsLoadOptions(this.globalStoragePath);
+    return statusFor(options.modelDir, { state: 'none', message: 'Loads on first use.' }, options.variant);
+  }
+
+  /** The server's API key was stored or removed: connect again with it, if the server is the model. */
+  onServerKeyChanged(): void {
+    this.keyVersion++;
+    if (serverSettings()) this.onSettingsChanged();
   }
 
   /** Loads `options` to prove the folder works (the settings are not touched); the settings' model loads next time. */
@@ -141,6 +196,7 @@ export class ModelManager implements ModelPort, vscode.Disposable {
     try {
       const compile = compileProgress();
       const info = await this.client.load(options, { onProgress: compile.onProgress, signal: compile.signal }).finally(compile.done);
+      this.remote = undefined;
       this.loading = Promise.resolve(info);
       this.loadedKey = loadKey(options);
       this.setStatus(statusFor(info.modelDir, { state: 'ready' }, info.variant));
@@ -153,13 +209,12 @@ export class ModelManager implements ModelPort, vscode.Disposable {
 
   /** The settings changed: load the new model if one was loaded (or loading) before. */
   onSettingsChanged(): void {
-    const options = settingsLoadOptions(this.globalStoragePath);
-    if (this.loadedKey === loadKey(options)) return;
+    if (this.loadedKey === this.settingsKey()) return;
     const wasUsed = this.loading !== undefined || this.current.state === 'error';
     this.loading = undefined;
     this.loadedKey = undefined;
     if (wasUsed) this.ensureLoaded().catch((err: unknown) => showEngineError(err, 'Could not load the model', this.log));
-    else this.setStatus(statusFor(options.modelDir, { state: 'none', message: 'Loads on first use.' }, options.variant));
+    else this.setStatus(this.idleStatus());
   }
 
   setGenerating(tokensPerSecond?: number): void {

@@ -10,7 +10,8 @@ import { COMMAND, MODEL_STATUS_ITEM } from './contributes';
 import { showEngineError } from './errors';
 import { downloadedModelRoots } from './modelDownload';
 import { ModelManager } from './modelManager';
-import { config, fullKey, MODEL_SETTINGS, SETTING } from './settings';
+import { registerServerCommands, serverSettings } from './serverBackend';
+import { config, fullKey, MODEL_SETTINGS, SETTING, updateEffective } from './settings';
 
 /** The status bar item: the model and its state; click to select a model. */
 export function statusBarText(status: ModelStatusView): { text: string; tooltip: string } {
@@ -47,17 +48,24 @@ interface ModelPick extends vscode.QuickPickItem {
 
 async function selectModel(manager: ModelManager, log: vscode.LogOutputChannel, globalStoragePath: string): Promise<void> {
   const current = config().get<string>(SETTING.modelPath, '').trim();
+  const server = serverSettings();
   const bundled = bundledModelDir();
-  const items: ModelPick[] = [
-    { label: `$(package) ${BUNDLED_MODEL_NAME}`, description: current ? '' : '(current)', detail: 'The bundled test model: random weights, writes gibberish.', dir: '' },
-  ];
-  if (current) items.push({ label: `$(folder) ${path.basename(current)}`, description: '(current)', detail: current, dir: current });
+  const items: ModelPick[] = [];
+  if (server) {
+    items.push({ label: `$(remote) ${server.model ?? 'Completions server'}`, description: '(current: a server)', detail: server.url, command: COMMAND.connectServer });
+  }
+  const local = server ? '' : '(current)';
+  items.push({ label: `$(package) ${BUNDLED_MODEL_NAME}`, description: current ? '' : local, detail: 'The bundled test model: random weights, writes gibberish.', dir: '' });
+  if (current) items.push({ label: `$(folder) ${path.basename(current)}`, description: local, detail: current, dir: current });
   for (const m of listDownloadedModels(downloadedModelRoots(globalStoragePath))) {
     if (path.resolve(current || bundled) === m.modelDir) continue;
     items.push({ label: `$(cloud-download) ${m.name}`, description: m.variants.join(', '), detail: m.modelDir, dir: m.modelDir });
   }
   items.push({ label: '$(cloud-download) Download model...', detail: 'From the Hugging Face hub: pick a variant (sizes shown); it is verified before use.', command: COMMAND.downloadModel });
   items.push({ label: '$(folder-opened) Choose folder...', detail: 'A CodeGen ONNX export: config.json and onnx/*.onnx (e.g. Xenova/codegen-350M-mono).' });
+  if (!server) {
+    items.push({ label: '$(remote) Use a completions server...', detail: 'vLLM, TGI or codegen-mt serve on another machine (OpenAI-compatible /v1/completions).', command: COMMAND.connectServer });
+  }
   const pick = await vscode.window.showQuickPick(items, { title: 'CodeGen: Select Model', placeHolder: 'Which model writes the code?' });
   if (!pick) return;
   if (pick.command) {
@@ -93,13 +101,16 @@ async function selectModel(manager: ModelManager, log: vscode.LogOutputChannel, 
       }
       await config().update(SETTING.modelPath, dir, vscode.ConfigurationTarget.Global);
       if (usedVariant !== variant) await config().update(SETTING.modelVariant, '', vscode.ConfigurationTarget.Global);
+      // A local folder was chosen: it is the model now, not the server.
+      if (serverSettings()) await updateEffective(SETTING.serverUrl, '');
     },
   );
 }
 
 /** The model manager, its status bar item, the Select Model command and the reload on settings changes. */
 export function registerModel(context: vscode.ExtensionContext, log: vscode.LogOutputChannel, client: EngineClient): ModelManager {
-  const manager = new ModelManager(log, context.globalStorageUri.fsPath, client);
+  const manager = new ModelManager(log, context.globalStorageUri.fsPath, client, context.secrets);
+  registerServerCommands(context, () => manager.onServerKeyChanged());
   const item = vscode.window.createStatusBarItem(MODEL_STATUS_ITEM, vscode.StatusBarAlignment.Right, 100);
   item.name = 'CodeGen Model';
   item.command = COMMAND.selectModel;

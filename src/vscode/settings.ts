@@ -9,7 +9,17 @@ import { CONFIG_SECTION, SETTING } from './contributes';
 export { CONFIG_SECTION, SETTING };
 
 /** The settings that need the model reloaded when they change. */
-export const MODEL_SETTINGS = [SETTING.modelPath, SETTING.modelVariant, SETTING.threads, SETTING.compile, SETTING.compiledModelCache] as const;
+export const MODEL_SETTINGS = [
+  SETTING.modelPath,
+  SETTING.modelVariant,
+  SETTING.threads,
+  SETTING.compile,
+  SETTING.compiledModelCache,
+  SETTING.serverUrl,
+  SETTING.serverModel,
+  SETTING.serverApiKeyEnv,
+  SETTING.serverTimeoutSeconds,
+] as const;
 
 export function config(): vscode.WorkspaceConfiguration {
   return vscode.workspace.getConfiguration(CONFIG_SECTION);

@@ -24,6 +24,8 @@ export class TestModel implements ModelPort {
   private loading: Promise<unknown> | undefined;
   /** While set, every perplexity call waits for it after the engine answered. */
   gate: Promise<void> | undefined;
+  /** While set, the model stands for a server that cannot score prompts: no prompt score, and this reason. */
+  perplexityUnavailable: string | undefined;
   readonly engine: Engine;
 
   constructor() {
@@ -32,7 +34,10 @@ export class TestModel implements ModelPort {
     this.engine = {
       load: (o, c) => client.load(o, c),
       tokenize: (t) => client.tokenize(t),
-      generate: (r, c) => client.generate(r, c),
+      generate: async (r, c) => {
+        const result = await client.generate(r, c);
+        return model.perplexityUnavailable ? { ...result, prompt: { perplexity: NaN, tokens: [] } } : result;
+      },
       async perplexity(request: PerplexityRequest, signal?: AbortSignal): Promise<PerplexityResult> {
         const result = await client.perplexity(request, signal);
         await model.gate;

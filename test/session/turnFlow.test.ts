@@ -59,6 +59,26 @@ test('submit streams the code to the panel in batches and proposes it, with its 
   await h.dispose();
 });
 
+test('a model that cannot score prompts (a server without log-probabilities): no score is kept, the hint says why', async () => {
+  const h = makeHarness({ model });
+  model.perplexityUnavailable = 'Prompt perplexity is not available from this server (http://gpu:8000/v1).';
+  try {
+    const id = await proposedTurn(h, 'Read the numbers.');
+    assert.equal(h.flow.turns()[0].perplexity, undefined, 'no score, rather than NaN');
+    await h.flow.handle({ type: 'accept', turnId: id });
+    assert.equal(h.hints.accepted.length, 1);
+    assert.equal(h.hints.accepted[0].hint.score, undefined);
+    assert.equal(h.hints.accepted[0].hint.unavailable, model.perplexityUnavailable);
+    await h.flow.saved();
+    const saved = await new SessionStore(h.store.folder).load(h.flow.sessionId);
+    assert.equal(saved?.turns[0].state, 'accepted');
+    assert.equal(saved?.turns[0].perplexity, undefined, 'the saved session has no score for it');
+  } finally {
+    model.perplexityUnavailable = undefined;
+    await h.dispose();
+  }
+});
+
 test('accept inserts the code under its prompt comment, puts the hint on it, and conditions the next turn on it', async () => {
   const h = makeHarness({ model });
   const first = await proposedTurn(h, 'Read the numbers.');
@@ -69,7 +89,8 @@ test('accept inserts the code under its prompt comment, puts the hint on it, and
   assert.ok(h.editor.text.includes(code.trim()));
   assert.equal(h.flow.documentUri, h.editor.uri);
   assert.deepEqual(h.hints.accepted.map((a) => [a.documentUri, a.hint.line, a.hint.comment]), [[h.editor.uri, 0, '# Read the numbers.']]);
-  assert.equal(h.hints.accepted[0].hint.score.perplexity, h.flow.turns()[0].perplexity?.perplexity);
+  assert.ok(Number.isFinite(h.hints.accepted[0].hint.score?.perplexity), "the hint has the prompt's score");
+  assert.equal(h.hints.accepted[0].hint.score?.perplexity, h.flow.turns()[0].perplexity?.perplexity);
   // The next turn's context is the document above the cursor: the accepted turn is its history.
   const contexts: string[] = [];
   h.flow.onGeneration((g) => g.stopReason === undefined && contexts.push(g.context.header + g.context.turns.join('')));
