@@ -5,7 +5,7 @@
 import * as ort from 'onnxruntime-node';
 import type { TokenId } from '../protocol/engine';
 import { EngineError } from '../protocol/errors';
-import type { Decoder, DecoderOutput } from './decoder';
+import { ALTERNATIVES_K, type Decoder, type DecoderOutput, type TopAlternatives } from './decoder';
 import type { CodeGenConfig } from './modelFolder';
 import { createSession, type SessionTuning } from './onnx';
 
@@ -27,6 +27,8 @@ export class CompiledDecoder implements Decoder {
     private readonly session: ort.InferenceSession,
     private readonly config: CodeGenConfig,
     private readonly cacheHeadDim: number,
+    /** A graph of compiler version 4 or later ranks the alternatives (an older standalone one is still run). */
+    readonly ranksAlternatives: boolean,
   ) {}
 
   static async open(file: string, config: CodeGenConfig, threads?: number, tuning?: SessionTuning): Promise<CompiledDecoder> {
@@ -42,14 +44,15 @@ export class CompiledDecoder implements Decoder {
       await session.release();
       throw new EngineError('invalid-model', `${file} is not a graph made by codegen-mt optimize for this config.json: compile it again (codegen-mt optimize).`);
     }
-    return new CompiledDecoder(session, config, dim);
+    const ranks = session.inputNames.includes('rank_from') && session.outputNames.includes('top_ids') && session.outputNames.includes('top_logprobs');
+    return new CompiledDecoder(session, config, dim, ranks);
   }
 
   get length(): number {
     return this.tokens;
   }
 
-  async feed(ids: readonly TokenId[], wantSurprisals: boolean): Promise<DecoderOutput> {
+  async feed(ids: readonly TokenId[], wantSurprisals: boolean, rankFrom?: number): Promise<DecoderOutput> {
     const total = this.tokens + ids.length;
     if (total > this.config.nPositions) throw new EngineError('internal', `the context would exceed ${this.config.nPositions} positions`);
     // Grown when full, shrunk after a big truncation (a shorter context should not pay for a longer one's buffer).
@@ -58,6 +61,10 @@ export class CompiledDecoder implements Decoder {
       input_ids: new ort.Tensor('int64', BigInt64Array.from(ids, BigInt), [1, ids.length]),
       past_length: new ort.Tensor('int64', BigInt64Array.of(BigInt(this.tokens)), [1]),
     };
+    // Row j predicts token j + 1; the graph ranks from row rank_from to the last (which predicts past the chunk:
+    // not wanted, but always ranked, so that the graph never ranks no row).
+    const firstRanked = Math.min(ids.length, Math.max(1, rankFrom ?? ids.length));
+    if (this.ranksAlternatives) feeds.rank_from = new ort.Tensor('int64', BigInt64Array.of(BigInt(firstRanked - 1)), [1]);
     for (let i = 0; i < this.config.nLayer; i++) {
       feeds[`past_keys_t.${i}`] = this.kv[2 * i];
       feeds[`past_values.${i}`] = this.kv[2 * i + 1];
@@ -80,7 +87,10 @@ export class CompiledDecoder implements Decoder {
       innerSurprisals = new Float32Array(logprobs.length);
       for (let j = 0; j < logprobs.length; j++) innerSurprisals[j] = -logprobs[j];
     }
-    return { logits: out.logits.data as Float32Array, innerSurprisals };
+    const wanted = ids.length - firstRanked;
+    const innerAlternatives =
+      rankFrom !== undefined && this.ranksAlternatives ? alternativesOf(out.top_ids.data as Int32Array, out.top_logprobs.data as Float32Array, wanted) : undefined;
+    return { logits: out.logits.data as Float32Array, innerSurprisals, innerAlternatives };
   }
 
   truncate(length: number): void {
@@ -116,4 +126,14 @@ export class CompiledDecoder implements Decoder {
 /** Copies the first `length` elements of each of `rows` rows of `src` into `dst`'s rows, from `dstOffset` on. */
 function copyRows(dst: Float32Array, dstStride: number, dstOffset: number, src: Float32Array, srcStride: number, length: number, rows: number): void {
   for (let r = 0; r < rows; r++) dst.set(src.subarray(r * srcStride, r * srcStride + length), r * dstStride + dstOffset);
+}
+
+/** The first `count` rows of the graph's [ranked, K] ids and log-probabilities, one TopAlternatives each. */
+function alternativesOf(ids: Int32Array, logprobs: Float32Array, count: number): TopAlternatives[] {
+  const rows: TopAlternatives[] = [];
+  for (let r = 0; r < count; r++) {
+    const from = r * ALTERNATIVES_K;
+    rows.push({ ids: ids.slice(from, from + ALTERNATIVES_K), logprobs: logprobs.slice(from, from + ALTERNATIVES_K) });
+  }
+  return rows;
 }

@@ -1,10 +1,11 @@
 // The KV cache of the tokens the model has seen, kept across calls: a new context is fed only from where it
 // departs from the cached one (longest common prefix), so a turn costs its own tokens, not the whole history.
 // Prefilled tokens keep their surprisal, so a prompt's perplexity comes from the pass that prefilled it; generated
-// tokens get none (nobody reads it), and a context whose scored part lacks one is refed from there.
+// tokens get none (nobody reads it), and a context whose scored part lacks one is refed from there. Tokens of the
+// scored part also keep the model's top alternatives at their position (from the same logits, so no extra pass).
 import type { TokenId } from '../protocol/engine';
 import { EngineError } from '../protocol/errors';
-import { surprisalOf, type Decoder } from './decoder';
+import { surprisalOf, topAlternatives, type Decoder, type TopAlternatives } from './decoder';
 
 export interface SyncReport {
   readonly reusedTokens: number;
@@ -19,6 +20,8 @@ export class ContextCache {
   private cachedIds: TokenId[] = [];
   /** -ln p(token | before) per cached position; NaN where unknown (position 0, generated tokens). */
   private surprisals: number[] = [];
+  /** The top next-token candidates at each cached position's predecessor; undefined where not ranked. */
+  private alternatives: (TopAlternatives | undefined)[] = [];
   /** Logits of the token after the last cached one; undefined when unknown (after a truncation). */
   private next: Float32Array | undefined;
 
@@ -43,35 +46,47 @@ export class ContextCache {
     return this.surprisals.slice(from, to);
   }
 
+  /** The model's best candidates instead of ids[i], for cached positions [from, to); undefined where not ranked. */
+  alternativesOf(from: number, to: number): (TopAlternatives | undefined)[] {
+    return this.alternatives.slice(from, to);
+  }
+
   /**
-   * Makes the cache hold exactly `target`, with the next-token logits known and the surprisal of every token
-   * from `scoreFrom` on. Keeps the longest common prefix that satisfies both and feeds the rest; if that prefix
-   * is the whole target but the logits after it are unknown, the last token is fed again. Aborting between
-   * slices leaves a consistent (shorter) cache.
+   * Makes the cache hold exactly `target`, with the next-token logits known and the surprisal (and, where the
+   * decoder ranks them, the alternatives) of every token from `scoreFrom` on. Keeps the longest common prefix that
+   * satisfies both and feeds the rest; if that prefix is the whole target but the logits after it are unknown, the
+   * last token is fed again. Aborting between slices leaves a consistent (shorter) cache.
    */
   async sync(target: readonly TokenId[], signal?: AbortSignal, scoreFrom = target.length): Promise<SyncReport> {
     let keep = 0;
     const max = Math.min(target.length, this.cachedIds.length);
     while (keep < max && target[keep] === this.cachedIds[keep]) keep++;
+    const ranks = this.decoder.ranksAlternatives;
     for (let i = Math.max(1, scoreFrom); i < keep; i++) {
-      if (Number.isNaN(this.surprisals[i])) {
+      if (Number.isNaN(this.surprisals[i]) || (ranks && !this.alternatives[i])) {
         keep = i;
         break;
       }
     }
     const logitsKnownAtKeep = keep === this.cachedIds.length && this.next !== undefined;
     if (keep === target.length && logitsKnownAtKeep) return { reusedTokens: keep, prefillTokens: 0, prefillMs: 0 };
-    // Refeed one token to get the logits that predict the next; its own surprisal is already known.
-    let refedSurprisal: number | undefined;
-    if (!logitsKnownAtKeep && keep > 0) refedSurprisal = this.surprisals[--keep];
+    // Refeed one token to get the logits that predict the next; its own surprisal (and alternatives) are known.
+    let refed: { surprisal: number; alternatives: TopAlternatives | undefined } | undefined;
+    if (!logitsKnownAtKeep && keep > 0) {
+      keep--;
+      refed = { surprisal: this.surprisals[keep], alternatives: this.alternatives[keep] };
+    }
     this.truncate(keep);
 
     const started = performance.now();
     for (let from = keep; from < target.length; from += PREFILL_CHUNK) {
       if (signal?.aborted) throw new EngineError('cancelled', 'Cancelled.');
-      await this.feed(target.slice(from, Math.min(target.length, from + PREFILL_CHUNK)), true);
-      if (refedSurprisal !== undefined) this.surprisals[keep] = refedSurprisal;
-      refedSurprisal = undefined;
+      await this.feed(target.slice(from, Math.min(target.length, from + PREFILL_CHUNK)), true, Math.max(0, scoreFrom - from));
+      if (refed !== undefined) {
+        this.surprisals[keep] = refed.surprisal;
+        this.alternatives[keep] ??= refed.alternatives;
+      }
+      refed = undefined;
     }
     return { reusedTokens: keep, prefillTokens: target.length - keep, prefillMs: performance.now() - started };
   }
@@ -91,19 +106,27 @@ export class ContextCache {
     this.decoder.truncate(length);
     this.cachedIds.length = length;
     this.surprisals.length = length;
+    this.alternatives.length = length;
     this.next = undefined;
   }
 
-  private async feed(ids: readonly TokenId[], score: boolean): Promise<void> {
+  /** `rankFrom`: the first of `ids` whose alternatives are kept (undefined: none). */
+  private async feed(ids: readonly TokenId[], score: boolean, rankFrom?: number): Promise<void> {
+    const ranks = rankFrom !== undefined && rankFrom < ids.length && this.decoder.ranksAlternatives;
     let out;
     try {
-      out = await this.decoder.feed(ids, score);
+      out = await this.decoder.feed(ids, score, ranks ? Math.max(1, rankFrom) : undefined);
     } catch (err) {
       this.reset();
       throw err;
     }
     this.surprisals.push(score && this.next ? surprisalOf(this.next, ids[0]) : NaN);
     for (let j = 1; j < ids.length; j++) this.surprisals.push(score ? out.innerSurprisals[j - 1] : NaN);
+    // The first token's candidates come from the logits the last feed left; the others' from this one's rows.
+    this.alternatives.push(ranks && rankFrom === 0 && this.next ? topAlternatives(this.next) : undefined);
+    const inner = out.innerAlternatives ?? [];
+    const firstInner = ids.length - inner.length;
+    for (let j = 1; j < ids.length; j++) this.alternatives.push(j >= firstInner ? inner[j - firstInner] : undefined);
     this.cachedIds.push(...ids);
     this.next = out.logits;
   }

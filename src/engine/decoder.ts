@@ -9,6 +9,21 @@ export interface DecoderOutput {
   readonly logits: Float32Array;
   /** -ln p(ids[j + 1] | everything before) for j = 0 .. ids.length - 2, over the tokenizer's vocabulary; empty unless asked. */
   readonly innerSurprisals: Float32Array;
+  /**
+   * For each fed token j from `rankFrom` (at least 1) on: the ALTERNATIVES_K ids the model ranked highest at
+   * position j - 1 (what it expected instead of ids[j]), best first, with their log-probabilities; from the same
+   * logits as the surprisals. Undefined unless asked (and for a graph that cannot rank).
+   */
+  readonly innerAlternatives?: readonly TopAlternatives[];
+}
+
+/** How many next-token candidates are kept per scored position. */
+export const ALTERNATIVES_K = 5;
+
+/** The top candidates at one position, best first: ids and their log-probabilities (over the tokenizer's vocabulary). */
+export interface TopAlternatives {
+  readonly ids: Int32Array;
+  readonly logprobs: Float32Array;
 }
 
 export interface Decoder {
@@ -17,7 +32,10 @@ export interface Decoder {
   readonly kvType: 'float32' | 'float16';
   /** Tokens held in the KV state. */
   readonly length: number;
-  feed(ids: readonly TokenId[], wantSurprisals: boolean): Promise<DecoderOutput>;
+  /** Whether feed() can give innerAlternatives (a compiled graph older than the ranking cannot). */
+  readonly ranksAlternatives: boolean;
+  /** `rankFrom`: the first fed token (index into ids, at least 1) whose alternatives are wanted; none if undefined. */
+  feed(ids: readonly TokenId[], wantSurprisals: boolean, rankFrom?: number): Promise<DecoderOutput>;
   /** Keeps the first `length` tokens. */
   truncate(length: number): void;
   dispose(): Promise<void>;
@@ -35,4 +53,31 @@ export function logSumExp(row: Float32Array): number {
 /** -ln p(id) under a row of logits, normalised over the tokenizer's vocabulary (ids past it are never produced). */
 export function surprisalOf(row: Float32Array, id: TokenId): number {
   return logSumExp(row.subarray(0, Math.min(row.length, TOKENIZER_VOCAB_SIZE))) - row[id];
+}
+
+/**
+ * The `k` highest logits of the tokenizer's part of `row`, best first (an equal logit: the lower id first), as
+ * log-probabilities: one pass keeping a sorted list of k (no sort of the whole row).
+ */
+export function topAlternatives(row: Float32Array, k = ALTERNATIVES_K, logNorm?: number): TopAlternatives {
+  const width = Math.min(row.length, TOKENIZER_VOCAB_SIZE);
+  const ids = new Int32Array(Math.min(k, width));
+  const values = new Float32Array(ids.length).fill(-Infinity);
+  let filled = 0;
+  for (let i = 0; i < width; i++) {
+    const v = row[i];
+    if (filled === ids.length && !(v > values[filled - 1])) continue;
+    let at = filled < ids.length ? filled++ : filled - 1;
+    while (at > 0 && v > values[at - 1]) {
+      values[at] = values[at - 1];
+      ids[at] = ids[at - 1];
+      at--;
+    }
+    values[at] = v;
+    ids[at] = i;
+  }
+  const norm = logNorm ?? logSumExp(row.subarray(0, width));
+  const logprobs = new Float32Array(filled);
+  for (let j = 0; j < filled; j++) logprobs[j] = values[j] - norm;
+  return { ids: filled === ids.length ? ids : ids.slice(0, filled), logprobs };
 }

@@ -20,7 +20,7 @@ import { createGenerationPipeline, generate } from './generation/generate';
 import type { Decoder } from './decoder';
 import type { CodeGenConfig } from './modelFolder';
 import { openModel } from './modelLoader';
-import { fitContext, scorePrompt, type FittedContext } from './promptFit';
+import { fitContext, scorePrompt, tokenAlternatives, type FittedContext } from './promptFit';
 import { CodeGenTokenizer } from './tokenizer';
 
 interface LoadedModel {
@@ -156,7 +156,9 @@ export class LocalEngine implements Engine {
 
   private promptScore(model: LoadedModel, fitted: FittedContext, prompt: string) {
     const surprisals = model.cache.surprisalsOf(fitted.promptFirstToken, fitted.ids.length);
-    return scorePrompt(prompt, fitted.promptTokens, surprisals);
+    const ranked = model.cache.alternativesOf(fitted.promptFirstToken, fitted.ids.length);
+    const alternatives = ranked.map((top, i) => top && tokenAlternatives(this.tokenizer, top, fitted.promptTokens[i].id));
+    return scorePrompt(prompt, fitted.promptTokens, surprisals, alternatives);
   }
 
   private requireModel(): LoadedModel {

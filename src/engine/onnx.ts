@@ -5,7 +5,8 @@ import * as os from 'node:os';
 import * as ort from 'onnxruntime-node';
 import type { TokenId } from '../protocol/engine';
 import { EngineError } from '../protocol/errors';
-import { surprisalOf, type Decoder, type DecoderOutput } from './decoder';
+import { ALTERNATIVES_K, logSumExp, topAlternatives, type Decoder, type DecoderOutput, type TopAlternatives } from './decoder';
+import { TOKENIZER_VOCAB_SIZE } from './tokenizer';
 import { halfToFloat } from './compiler/quantize';
 import type { CodeGenConfig } from './modelFolder';
 
@@ -173,6 +174,7 @@ export function physicalCores(): number {
 
 /** A published file behind the Decoder contract: new present tensors every step, truncation by copying. */
 export class PublishedDecoder implements Decoder {
+  readonly ranksAlternatives = true;
   private past: PastState;
   constructor(private readonly onnx: OnnxDecoder) {
     this.past = onnx.emptyPast();
@@ -190,7 +192,7 @@ export class PublishedDecoder implements Decoder {
     return this.past.length;
   }
 
-  async feed(ids: readonly TokenId[], wantSurprisals: boolean): Promise<DecoderOutput> {
+  async feed(ids: readonly TokenId[], wantSurprisals: boolean, rankFrom?: number): Promise<DecoderOutput> {
     let result: ForwardResult;
     try {
       result = await this.onnx.forward(ids, this.past);
@@ -201,9 +203,17 @@ export class PublishedDecoder implements Decoder {
     this.past = result.past;
     const V = result.logits.length / ids.length;
     const innerSurprisals = new Float32Array(wantSurprisals ? ids.length - 1 : 0);
-    for (let j = 0; j < innerSurprisals.length; j++) innerSurprisals[j] = surprisalOf(result.logits.subarray(j * V, (j + 1) * V), ids[j + 1]);
+    const innerAlternatives: TopAlternatives[] | undefined = rankFrom === undefined ? undefined : [];
+    const firstRanked = Math.max(1, rankFrom ?? ids.length);
+    for (let j = wantSurprisals ? 0 : firstRanked - 1; j + 1 < ids.length; j++) {
+      // Row j predicts token j + 1: its surprisal and (when asked) its alternatives, from one normaliser.
+      const row = result.logits.subarray(j * V, j * V + Math.min(V, TOKENIZER_VOCAB_SIZE));
+      const norm = logSumExp(row);
+      if (wantSurprisals) innerSurprisals[j] = norm - row[ids[j + 1]];
+      if (innerAlternatives && j + 1 >= firstRanked) innerAlternatives.push(topAlternatives(row, ALTERNATIVES_K, norm));
+    }
     // A copy of the last row, so that the whole [seq, vocab] buffer can be freed.
-    return { logits: result.logits.slice((ids.length - 1) * V), innerSurprisals };
+    return { logits: result.logits.slice((ids.length - 1) * V), innerSurprisals, innerAlternatives };
   }
 
   truncate(length: number): void {

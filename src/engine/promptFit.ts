@@ -6,8 +6,9 @@
 // part is rounded up to the next multiple of DROP_CHUNK_FRACTION of the positions, counted in tokens from the
 // first turn; a growing session then keeps the same first kept turn (and its cached prefix) until its history
 // has grown by a chunk. Stateless: the same context always fits the same way.
-import type { PromptContext, PromptScore, TokenId } from '../protocol/engine';
+import type { PromptContext, PromptScore, TokenAlternative, TokenId } from '../protocol/engine';
 import { EngineError } from '../protocol/errors';
+import type { TopAlternatives } from './decoder';
 import type { CodeGenTokenizer, TokenWithSpan } from './tokenizer';
 
 export interface FittedContext {
@@ -77,19 +78,45 @@ function locatePrompt(tokens: TokenWithSpan[], promptStart: number, droppedTurns
   return { ids: tokens.map((t) => t.id), droppedTurns, promptFirstToken: first, promptTokens };
 }
 
-/** Perplexity of the prompt from its tokens' surprisals (a token with no predecessor has none and is skipped). */
+/**
+ * Perplexity of the prompt from its tokens' surprisals (a token with no predecessor has none and is skipped), each
+ * token with the model's alternatives at its position where they are known.
+ */
 export function scorePrompt(
   prompt: string,
   tokens: readonly TokenWithSpan[],
   surprisals: readonly number[],
+  alternatives: readonly (readonly TokenAlternative[] | undefined)[] = [],
 ): PromptScore {
   const scored = tokens.map((t, i) => ({
     text: prompt.slice(t.start, t.end),
     surprisal: surprisals[i],
     start: t.start,
     end: t.end,
+    ...(alternatives[i] ? { alternatives: alternatives[i] } : {}),
   }));
   const known = scored.filter((t) => Number.isFinite(t.surprisal));
   const mean = known.reduce((a, t) => a + t.surprisal, 0) / known.length;
   return { perplexity: known.length > 0 ? Math.exp(mean) : NaN, tokens: known };
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * The ranked candidates at a token's position as text, best first: without the token itself, and without those
+ * that are only whitespace or not whole UTF-8 characters on their own (half of a multi-byte character).
+ */
+export function tokenAlternatives(tokenizer: CodeGenTokenizer, top: TopAlternatives, actual: TokenId): TokenAlternative[] {
+  const out: TokenAlternative[] = [];
+  top.ids.forEach((id, k) => {
+    if (id === actual) return;
+    let text: string;
+    try {
+      text = strictUtf8.decode(tokenizer.tokenBytes(id));
+    } catch {
+      return;
+    }
+    if (text.trim() !== '') out.push({ text, logprob: top.logprobs[k] });
+  });
+  return out;
 }

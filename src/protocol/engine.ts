@@ -126,6 +126,19 @@ export interface TokenSurprisal {
   /** The token's character span in the prompt string [start, end). */
   readonly start: number;
   readonly end: number;
+  /**
+   * What the model expected instead, at this position: its top next-token candidates by logit (of the top 5,
+   * those that are not this token, not only whitespace and whole UTF-8 on their own), best first. From the same
+   * prefill as the surprisal; absent where not known (a completions server, which gives top_logprobs only sometimes).
+   */
+  readonly alternatives?: readonly TokenAlternative[];
+}
+
+export interface TokenAlternative {
+  /** The candidate token's text. */
+  readonly text: string;
+  /** ln p(candidate | everything before), in nats. */
+  readonly logprob: number;
 }
 
 export interface PromptScore {

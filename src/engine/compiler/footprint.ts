@@ -54,9 +54,10 @@ function vectorBytes(config: CodeGenConfig): number {
 /** The rotary cos and sin tables, [n_positions, Rp / 2] each, and the graph's scalar and shape constants. */
 function tableBytes(config: CodeGenConfig): number {
   const rotary = 2 * config.nPositions * (graphShape(config).rotaryDim / 2) * 4;
-  // int64 [1]: axis_1..3, zero, one, int_max, minus_1, the two shape indices, heads, head_dim, width; int64
-  // scalars: scalar_zero, scalar_one; int64 [2]: logits_shape; float scalars: query_scale, minus_inf, float_zero.
-  const constants = (12 + 2 + 2) * 8 + 3 * 4;
+  // int64 [1]: axis_1..3, zero, one, int_max, minus_1, the two shape indices, heads, head_dim, width,
+  // alternatives_k; int64 scalars: scalar_zero, scalar_one; int64 [2]: logits_shape; float scalars: query_scale,
+  // minus_inf, float_zero.
+  const constants = (13 + 2 + 2) * 8 + 3 * 4;
   return rotary + constants;
 }
 

@@ -13,6 +13,7 @@ import { packQkv, packQkvRows, padHeadInputs, padHeadRows, sliceColumns, transpo
 import { quantizeRows, toHalf } from './quantize';
 import { linearShape, type CodeGenWeights } from './weights';
 import { TOKENIZER_VOCAB_SIZE } from '../tokenizer';
+import { ALTERNATIVES_K } from '../decoder';
 
 export const PRECISIONS = ['fp32', 'fp16', 'int8', 'int4'] as const;
 export type Precision = (typeof PRECISIONS)[number];
@@ -66,6 +67,9 @@ export async function buildDecoderGraph(
 
   g.inputs.push({ name: 'input_ids', dataType: DataType.INT64, shape: [1, 'sequence'] });
   g.inputs.push({ name: 'past_length', dataType: DataType.INT64, shape: [1] });
+  // The first position (row j predicts token j + 1) whose best candidates top_ids / top_logprobs give; at most
+  // sequence - 1.
+  g.inputs.push({ name: 'rank_from', dataType: DataType.INT64, shape: [1] });
   for (let i = 0; i < config.nLayer; i++) {
     // Keys transposed, so that q k^T reads them as they lie; the buffers' last positions past past_length are unused.
     g.inputs.push({ name: `past_keys_t.${i}`, dataType: DataType.FLOAT, shape: [1, H, Dp, 'capacity'] });
@@ -189,10 +193,21 @@ export async function buildDecoderGraph(
   const picked = g.node('GatherElements', [inner, g.node('Unsqueeze', [nextIds, axis2])[0]], { attrs: { axis: { int: 2 } } })[0];
   const norm = g.node('ReduceLogSumExp', [inner], { attrs: { axes: { ints: [2] }, keepdims: { int: 1 } } })[0];
   g.node('Squeeze', [g.node('Sub', [picked, norm])[0], axis2], { outputs: ['token_logprobs'] });
+  // And for the positions from rank_from on (the prompt's, not its history's): the ALTERNATIVES_K tokens the model
+  // ranked highest, what it expected instead of the one that follows, from the same logits (TopK selects, it does
+  // not sort the row). At least the last row is ranked (the caller ignores it): onnxruntime's TopK fails on none.
+  const ranked = g.node('Slice', [logitsAll, 'rank_from', intMax, axis1])[0];
+  const k = g.int64s('alternatives_k', [ALTERNATIVES_K]);
+  const [topValues, topIds] = g.node('TopK', [ranked, k], { outputs: 2, attrs: { axis: { int: -1 }, largest: { int: 1 }, sorted: { int: 1 } } });
+  const rankedNorm = g.node('ReduceLogSumExp', [ranked], { attrs: { axes: { ints: [2] }, keepdims: { int: 1 } } })[0];
+  g.node('Sub', [topValues, rankedNorm], { outputs: ['top_logprobs'] });
+  g.node('Cast', [topIds], { outputs: ['top_ids'], attrs: { to: { int: DataType.INT32 } } });
   onProgress?.({ done: config.nLayer + 1, total: config.nLayer + 1 });
 
   g.outputs.push({ name: 'logits', dataType: DataType.FLOAT, shape: [1, Vt] });
   g.outputs.push({ name: 'token_logprobs', dataType: DataType.FLOAT, shape: [1, 'sequence_minus_1'] });
+  g.outputs.push({ name: 'top_logprobs', dataType: DataType.FLOAT, shape: [1, 'ranked', ALTERNATIVES_K] });
+  g.outputs.push({ name: 'top_ids', dataType: DataType.INT32, shape: [1, 'ranked', ALTERNATIVES_K] });
   for (let i = 0; i < config.nLayer; i++) {
     g.outputs.push({ name: `new_keys_t.${i}`, dataType: DataType.FLOAT, shape: [1, H, Dp, 'sequence'] });
     g.outputs.push({ name: `new_values.${i}`, dataType: DataType.FLOAT, shape: [1, H, 'sequence', Dp] });

@@ -61,7 +61,11 @@ function spansFromPieces(pieces: readonly { text: string | undefined; logprob: n
   return spans.reverse();
 }
 
-/** The prompt's perplexity: the spans that overlap text[promptStart..], relative to the prompt. */
+/**
+ * The prompt's perplexity: the spans that overlap text[promptStart..], relative to the prompt. No token gets
+ * `alternatives`: servers give top_logprobs only sometimes (vLLM with logprobs > 1, not TGI's prefill), so the
+ * rewordings stay a local engine's.
+ */
 export function scoreFromSpans(spans: readonly ScoredSpan[], text: string, promptStart: number): PromptScore {
   const prompt = text.slice(promptStart);
   const tokens = spans
