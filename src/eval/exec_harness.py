@@ -216,6 +216,19 @@ def describe(value):
     return cap_text(text)
 
 
+def program_line(err):
+    """The program's line where `err` was raised (its innermost frame in the program; a syntax error's line), or None."""
+    line = None
+    tb = err.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<program>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    if line is None and isinstance(err, SyntaxError) and err.filename == "<program>":
+        line = err.lineno
+    return line if type(line) is int else None
+
+
 def describe_error(err):
     if isinstance(err, MemoryError):
         return "MemoryError"
@@ -434,7 +447,7 @@ def command_program(calls_fd, report_fd):
     except Exception as err:  # noqa: BLE001
         send({"setup_error": describe_error(err)})
         os._exit(0)
-    if kind == "mtpb":
+    if kind in ("mtpb", "script"):
         calls.close()
     program_pid = os.getpid()
     captured = io.StringIO()
@@ -448,15 +461,22 @@ def command_program(calls_fd, report_fd):
     send({"started": True})
 
     error = None
+    error_line = None
     sys.stdout = captured
     try:
         exec(compile(code, "<program>", "exec"), program_globals)
     except BaseException as err:  # noqa: BLE001 - SystemExit too: the program's problem, not ours
         error = describe_error(err)
+        error_line = program_line(err)
     finally:
         sys.stdout = real_stdout
     if os.getpid() != program_pid:
         os._exit(0)  # a child the program forked: only the program process reports
+
+    if kind == "script":
+        # The program as the user has it, run for what it prints and whether (and where) it raises.
+        send({"report": {"error": error, "line": error_line, "stdout": cap_text(captured.getvalue())}})
+        os._exit(0)
 
     if kind == "mtpb":
         # As in the paper, a run that raised after printing is still scored on its last print.
@@ -703,6 +723,26 @@ def judge_mtpb(request, spec, timeout, result):
         result["error"] = error or describe_error(err)
 
 
+def judge_script(request, spec, timeout, result):
+    """A program run for its output: what it printed, and the exception it raised with its line, if any."""
+    spec["program"] = request["program"]
+    program = start_program(spec, result)
+    if program is None:
+        return
+    try:
+        message = program.receive(time.monotonic() + timeout)
+    finally:
+        program.kill_tree()
+    report = message.get("report")
+    if type(report) is not dict:
+        raise ProgramFailed("no result (the program process sent no report)")
+    result["stdout"] = text_from_program(report.get("stdout")) or ""
+    result["error"] = text_from_program(report.get("error"))
+    line = report.get("line")
+    result["errorLine"] = line if type(line) is int and line > 0 else None
+    result["passed"] = result["error"] is None
+
+
 def judge_humaneval(request, spec, timeout, result):
     entry_point = request["entry_point"]
     # The problem's prompt (for the helpers its tests call, e.g. HumanEval/32's `poly`) and tests are dataset
@@ -763,6 +803,8 @@ def command_run():
             spec[limit] = request.get(limit)
         if request["kind"] == "mtpb":
             judge_mtpb(request, spec, timeout, result)
+        elif request["kind"] == "script":
+            judge_script(request, spec, timeout, result)
         else:
             judge_humaneval(request, spec, timeout, result)
     except ProgramFailed as failed:

@@ -75,7 +75,9 @@ export type ExecRequest =
   | { readonly kind: 'mtpb'; readonly program: string; readonly goldJson: string }
   /** The program process gets `prompt + completion`; the judge runs the prompt's helpers and `test`, then
    *  `check(entry point)` with each call of the entry point made in the program process. */
-  | { readonly kind: 'humaneval'; readonly prompt: string; readonly completion: string; readonly test: string; readonly entryPoint: string };
+  | { readonly kind: 'humaneval'; readonly prompt: string; readonly completion: string; readonly test: string; readonly entryPoint: string }
+  /** The program as it is (the editor's, up to the insertion point): run for what it prints and where it raises. */
+  | { readonly kind: 'script'; readonly program: string };
 
 export interface ExecResult {
   readonly passed: boolean;
@@ -87,12 +89,16 @@ export interface ExecResult {
   readonly stdout: string;
   /** The judge's limit fired, or the process group had to be killed. */
   readonly timedOut: boolean;
+  /** `script`: the program's line (1-based) where its exception was raised, if it raised one there. */
+  readonly errorLine: number | null;
   readonly ms: number;
 }
 
 export interface RunHooks {
   /** The judge's process (or `unshare`'s, before it) has started: its pid, also its process group's id. */
   readonly onSpawn?: (pid: number) => void;
+  /** Stops the run (its process group is killed): it resolves at once with the error "Cancelled". */
+  readonly signal?: AbortSignal;
 }
 
 const NOBODY = { uid: 65534, gid: 65534 };
@@ -122,7 +128,9 @@ export function runProgram(request: ExecRequest, options: SandboxOptions, hooks:
     kind: request.kind,
     ...(request.kind === 'mtpb'
       ? { program: request.program, gold_json: request.goldJson }
-      : { prompt: request.prompt, completion: request.completion, test: request.test, entry_point: request.entryPoint }),
+      : request.kind === 'script'
+        ? { program: request.program }
+        : { prompt: request.prompt, completion: request.completion, test: request.test, entry_point: request.entryPoint }),
     timeout_s: options.timeoutS,
     setup_s: SETUP_LIMIT_S,
     memory_bytes: Math.round(options.memoryMb * 1024 * 1024),
@@ -163,12 +171,20 @@ export function runProgram(request: ExecRequest, options: SandboxOptions, hooks:
       killed = true;
       killGroup();
     }, (SETUP_LIMIT_S + options.timeoutS) * 1000 + KILL_GRACE_MS);
+    let cancelled = false;
+    const onAbort = (): void => {
+      cancelled = true;
+      finish();
+    };
+    if (hooks.signal?.aborted) queueMicrotask(onAbort);
+    else hooks.signal?.addEventListener('abort', onAbort, { once: true });
     let settled = false;
     const finish = (spawnError?: Error): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       clearTimeout(closeTimer);
+      hooks.signal?.removeEventListener('abort', onAbort);
       killGroup();
       try {
         fs.rmSync(dir, { recursive: true, force: true });
@@ -182,6 +198,10 @@ export function runProgram(request: ExecRequest, options: SandboxOptions, hooks:
       } catch {
         parsed = undefined;
       }
+      if (cancelled) {
+        resolve({ passed: false, error: 'Cancelled', printed: null, stdout: '', timedOut: false, errorLine: null, ms });
+        return;
+      }
       if (parsed && !killed) {
         resolve({
           passed: parsed.passed === true,
@@ -189,6 +209,7 @@ export function runProgram(request: ExecRequest, options: SandboxOptions, hooks:
           printed: typeof parsed.printed === 'string' ? parsed.printed : null,
           stdout: typeof parsed.stdout === 'string' ? parsed.stdout : '',
           timedOut: parsed.timedOut === true,
+          errorLine: typeof parsed.errorLine === 'number' && Number.isInteger(parsed.errorLine) ? parsed.errorLine : null,
           ms,
         });
         return;
@@ -198,7 +219,7 @@ export function runProgram(request: ExecRequest, options: SandboxOptions, hooks:
         : killed
           ? 'Timed out (killed)'
           : `no result (the process ended with ${exitDescription}${chunks.err ? `: ${lastLine(chunks.err)}` : ''})`;
-      resolve({ passed: false, error: why, printed: null, stdout: chunks.out.slice(0, 2000), timedOut: killed, ms });
+      resolve({ passed: false, error: why, printed: null, stdout: chunks.out.slice(0, 2000), timedOut: killed, errorLine: null, ms });
     };
     let exitDescription = 'no status';
     let closeTimer: NodeJS.Timeout | undefined;
