@@ -1,13 +1,15 @@
-// The composer: the input for the next turn, its live perplexity (asked for when typing pauses), Submit, the
-// draft that "Try again" replaced (offered back), and the keyboard help that screen readers read with the input.
+// The composer: the input for the next turn, its live perplexity (asked for when typing pauses) with rewordings of
+// its surprising words (rewordingMenu.ts), Submit, the draft that "Try again" or a rewording replaced (offered
+// back), and the keyboard help that screen readers read with the input.
 import type { VscodeTextarea } from '@vscode-elements/elements/dist/vscode-textarea/vscode-textarea.js';
-import type { FromWebview, PromptPerplexityView, TurnView } from '../src/protocol/webview';
+import type { FromWebview, PromptPerplexityView, SurprisingWord, TurnView } from '../src/protocol/webview';
 import type { Announcer } from './announcer';
 import { makeButton } from './buttons';
 import { clear, el, icon } from './dom';
 import { ellipsis } from './format';
 import { KEY_ACCEPT, KEY_REJECT, KEY_STOP } from './keyboard';
 import { draftPerplexityParts, perplexityTooltip } from './perplexity';
+import { RewordingMenus } from './rewordingMenu';
 import type { PanelStore } from './store';
 
 /** The draft is scored this long after typing stops (ms). */
@@ -28,12 +30,14 @@ export class Composer {
   private readonly draftPerplexity = el('div', { className: 'draft-ppl', attrs: { 'aria-live': 'off' } });
   private readonly replacedNotice = el('div', { className: 'replaced-notice' });
   private draftTimer: number | undefined;
+  private readonly rewordings: RewordingMenus;
 
   constructor(
     private readonly store: PanelStore,
     private readonly post: (message: FromWebview) => void,
     private readonly announcer: Announcer,
   ) {
+    this.rewordings = new RewordingMenus({ store, post, announcer, reword: (draft) => this.replaceDraft(draft) });
     const submitButton = makeButton({
       label: 'Submit',
       icon: 'send',
@@ -75,11 +79,21 @@ export class Composer {
     this.renderDraftPerplexity();
   }
 
+  /** The host's perplexities of rewordings of a draft (shown in the open rewording menu). */
+  showRewordingScores(draft: string, scores: readonly { readonly id: string; readonly perplexity: number }[]): void {
+    this.rewordings.showScores(draft, scores);
+  }
+
   /** Puts a rejected turn's prompt back in the input; the draft it replaces is offered back. */
   tryAgain(turn: TurnView): void {
+    this.replaceDraft(turn.prompt);
+  }
+
+  /** A new draft in the input (a prompt tried again, a rewording); the one it replaces is offered back. */
+  private replaceDraft(text: string): void {
     const current = this.input.value;
-    if (current.trim() !== '' && current !== turn.prompt) this.store.setReplacedDraft(current);
-    this.setDraft(turn.prompt);
+    if (current.trim() !== '' && current !== text) this.store.setReplacedDraft(current);
+    this.setDraft(text);
     this.renderReplacedNotice();
     this.focus();
   }
@@ -155,6 +169,7 @@ export class Composer {
   private renderDraftPerplexity(): void {
     const { view, draft } = this.store.draftPerplexity;
     const text = this.input.value;
+    this.rewordings.detach();
     clear(this.draftPerplexity);
     if (!view || text.trim() === '') {
       this.draftPerplexity.hidden = true;
@@ -163,7 +178,9 @@ export class Composer {
     this.draftPerplexity.hidden = false;
     this.draftPerplexity.classList.toggle('stale', draft !== text);
     this.draftPerplexity.title = perplexityTooltip(view);
-    this.draftPerplexity.append(...draftPerplexityParts(view));
+    // The words are rewording menus only while the number is the text's own (not for a draft typed on since).
+    const reword = draft === text ? (word: SurprisingWord) => this.rewordings.wordControl(word, text) : undefined;
+    this.draftPerplexity.append(...draftPerplexityParts(view, reword));
   }
 
   private renderReplacedNotice(): void {

@@ -56,6 +56,8 @@ export class Keyboard {
   }
 
   private stopGenerating(event: KeyboardEvent): void {
+    // Escape in a menu (a rewording menu) closes the menu, and only that.
+    if (event.target instanceof Element && event.target.closest('[role="menu"]')) return;
     const turn = this.deps.store.generatingTurn();
     if (!turn) return;
     event.preventDefault();

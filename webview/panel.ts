@@ -12,6 +12,7 @@ import { ModelStatus } from './modelStatus';
 import type { SavedStateStorage } from './savedState';
 import { Scroller } from './scroller';
 import { SessionBar } from './sessionBar';
+import { runAnnouncement } from './programRunView';
 import { PanelStore } from './store';
 import { TurnList } from './turnList';
 import type { TurnActions } from './turnView';
@@ -71,6 +72,9 @@ export class Panel {
       case 'draftPerplexity':
         this.composer.showDraftPerplexity(message.draft, message.perplexity);
         break;
+      case 'rewordingScores':
+        this.composer.showRewordingScores(message.draft, message.scores);
+        break;
       case 'model': {
         const before = this.store.setModel(message.model);
         this.modelStatus.render();
@@ -102,10 +106,11 @@ export class Panel {
 
   private onTurn(turn: TurnView): void {
     const stick = this.scroller.isNearBottom();
+    const runBefore = this.store.findTurn(turn.id)?.run;
     const put = this.store.putTurn(turn);
     if (!put) return;
     this.turnList.renderChanged(turn);
-    const words = turnAnnouncement(turn, put.previous);
+    const words = turnAnnouncement(turn, put.previous) ?? runAnnouncement(runBefore, turn.run);
     if (words) this.announcer.announce(words);
     if (stick || put.isNew) this.scroller.toBottom();
   }

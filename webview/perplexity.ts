@@ -1,5 +1,5 @@
 // How a prompt's perplexity is shown: a number with its level's colour and an explanatory tooltip.
-import { formatPerplexityNumber, type PromptPerplexityView } from '../src/protocol/webview';
+import { formatPerplexityNumber, type PromptPerplexityView, type SurprisingWord } from '../src/protocol/webview';
 import { el } from './dom';
 
 export const PERPLEXITY_EXPLANATION =
@@ -39,10 +39,13 @@ export function perplexityChip(view: PromptPerplexityView): HTMLElement {
   );
 }
 
-/** The draft's live perplexity, as the composer shows it: the number with its level, and its most surprising words. */
-export function draftPerplexityParts(view: PromptPerplexityView): HTMLElement[] {
+/**
+ * The draft's live perplexity, as the composer shows it: the number with its level, and its most surprising words,
+ * each as `wordControl` makes it (a rewording menu's button), or as plain text (the chip's label says them).
+ */
+export function draftPerplexityParts(view: PromptPerplexityView, wordControl?: (word: SurprisingWord) => HTMLElement | undefined): HTMLElement[] {
   const tooltip = perplexityTooltip(view);
-  const words = surprisingList(view, 3);
+  const words = view.surprising.filter((w) => w.text.trim() !== '').slice(0, 3);
   const parts = [
     el(
       'span',
@@ -58,10 +61,11 @@ export function draftPerplexityParts(view: PromptPerplexityView): HTMLElement[] 
     ),
   ];
   if (words.length > 0) {
+    const plain = (w: SurprisingWord): HTMLElement => el('span', { className: 'word', text: w.text.trim(), attrs: { 'aria-hidden': 'true' } });
     parts.push(
-      el('span', { className: 'surprising', attrs: { 'aria-hidden': 'true' } }, [
-        el('span', { className: 'meta', text: 'surprising:' }),
-        ...words.map((w) => el('span', { className: 'word', text: w })),
+      el('span', { className: 'surprising' }, [
+        el('span', { className: 'meta', text: 'surprising:', attrs: { 'aria-hidden': 'true' } }),
+        ...words.map((w) => wordControl?.(w) ?? plain(w)),
       ]),
     );
   }

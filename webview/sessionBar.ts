@@ -24,6 +24,7 @@ export class SessionBar {
       el('div', { className: 'toolbar-actions', attrs: { role: 'toolbar', 'aria-label': 'Session actions' } }, [
         toolbarButton('add', 'New session', () => post({ type: 'newSession' })),
         toolbarButton('export', 'Export session as .py', () => post({ type: 'exportSession' })),
+        toolbarButton('play', 'Run the program so far', () => post({ type: 'runProgram' })),
       ]),
     ]);
   }

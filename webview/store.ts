@@ -39,6 +39,8 @@ export class PanelStore {
   /** Whether the next init should take the host's draft (nothing saved here) or keep ours (the newer one). */
   private draftFromHost: boolean;
   private perplexity: DraftPerplexity = { view: null, draft: undefined };
+  /** The perplexities of rewordings of one draft (the newest asked about), by the reworded text. */
+  private rewordings: { draft: string | undefined; scores: Map<string, number> } = { draft: undefined, scores: new Map() };
 
   constructor(private readonly storage: SavedStateStorage) {
     const restored = storage.load();
@@ -158,6 +160,17 @@ export class PanelStore {
 
   setDraftPerplexity(draft: string | undefined, view: PromptPerplexityView | null): void {
     this.perplexity = { view, draft };
+  }
+
+  /** The perplexity the host gave `text`, a rewording of `draft`; undefined until it has. */
+  rewordingScore(draft: string, text: string): number | undefined {
+    return this.rewordings.draft === draft ? this.rewordings.scores.get(text) : undefined;
+  }
+
+  /** Keeps a rewording's perplexity (those of an older draft are forgotten). */
+  setRewordingScore(draft: string, text: string, perplexity: number): void {
+    if (this.rewordings.draft !== draft) this.rewordings = { draft, scores: new Map() };
+    this.rewordings.scores.set(text, perplexity);
   }
 
   // ----------------------------------------------------------------------------------- saved with setState

@@ -10,6 +10,7 @@ import { formatRate } from './format';
 import { renderPython } from './highlight';
 import { KEY_ACCEPT, KEY_REJECT, KEY_STOP } from './keyboard';
 import { perplexityChip } from './perplexity';
+import { programRunElement } from './programRunView';
 import type { Editing } from './savedState';
 
 /** What the turn's buttons do. */
@@ -68,6 +69,7 @@ export function buildTurn(turn: TurnView, place: TurnPlace, actions: TurnActions
   const body = turnBody(turn, place, actions, reuseEditor);
   if (body.element) item.append(body.element);
   if (turn.state === 'failed') item.append(turnError(turn));
+  if (turn.run) item.append(programRunElement(turn.run));
 
   const status = turnStatus(turn, place);
   const buttons = turnButtons(turn, place, actions);

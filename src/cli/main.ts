@@ -3,7 +3,9 @@ import { LocalEngine } from '../engine/localEngine';
 import type { GenerateResult, PromptContext, StopMode } from '../protocol/engine';
 import { EngineError } from '../protocol/errors';
 import { splitHistory } from '../session/editorContext';
-import { runMultiTurn } from '../session/multiTurn';
+import { runMultiTurn, type CompletedTurn } from '../session/multiTurn';
+import type { ProgramRunView } from '../protocol/webview';
+import { describeRun, sessionRunner } from './sessionRun';
 import { formatPrompt, MTPB_HEADER } from '../session/paperFormat';
 import {
   interruptSignal,
@@ -34,6 +36,7 @@ Commands:
                                                         each token's surprisal in nats (-ln p)
   session     --turns-file F [--header-file F]          the paper's multi-turn protocol, one turn per line
               [--max-new-tokens N] [--temperature T] [--top-p P] [--seed S]
+              [--run [--python PATH] [--timeout S]]      run the program so far after each turn (sandboxed)
 ${DOWNLOAD_USAGE}${EVAL_USAGE}${OPTIMIZE_USAGE}${SERVE_USAGE}
 Options for every command:
   --model DIR      model folder (config.json + onnx/); default: the bundled test model
@@ -129,7 +132,7 @@ async function perplexityCommand(args: string[], io: Io): Promise<void> {
 }
 
 async function sessionCommand(args: string[], io: Io): Promise<void> {
-  const values = parse(args, { 'turns-file': { type: 'string' }, 'header-file': { type: 'string' }, ...SAMPLING });
+  const values = parse(args, { 'turns-file': { type: 'string' }, 'header-file': { type: 'string' }, run: { type: 'boolean', default: false }, python: { type: 'string' }, timeout: { type: 'string' }, ...SAMPLING });
   if (typeof values['turns-file'] !== 'string') throw new UsageError('--turns-file is required');
   const prompts = readTextFile(values['turns-file'], 'turns file')
     .split(/\r?\n/)
@@ -137,6 +140,11 @@ async function sessionCommand(args: string[], io: Io): Promise<void> {
     .filter((l) => l !== '');
   if (prompts.length === 0) throw new UsageError(`${values['turns-file']} has no turns (one natural-language turn per line)`);
   const header = typeof values['header-file'] === 'string' ? readTextFile(values['header-file'], 'header file') : MTPB_HEADER;
+  const timeoutS = numberOption(values, 'timeout', false) ?? 10;
+  if (timeoutS <= 0) throw new UsageError('--timeout must be above 0 seconds');
+  const runner = values.run ? await sessionRunner(values.python as string | undefined, timeoutS) : undefined;
+  const runs: ProgramRunView[] = [];
+  const turnsSoFar: CompletedTurn[] = [];
   const engine = await openEngine(values, io);
   try {
     const human = !values.json;
@@ -149,15 +157,19 @@ async function sessionCommand(args: string[], io: Io): Promise<void> {
         io.out(`\n--- turn ${i + 1}: ${prompt}\n`);
         return (d: string) => io.out(d);
       },
-      onTurnEnd: (_i, turn) => {
+      onTurnEnd: async (i, turn) => {
         if (human) io.out(`\n[prompt perplexity ${turn.result.prompt.perplexity.toFixed(2)}; ${summaryLine(turn.result).slice(1, -1)}]\n`);
+        if (!runner) return;
+        runs[i] = await runner.run(header, [...turnsSoFar, turn]);
+        turnsSoFar.push(turn);
+        if (human) io.out(`${describeRun(runs[i])}\n`);
       },
     });
     if (values.json) {
       io.out(
         JSON.stringify({
           program: result.program,
-          turns: result.turns.map((t) => ({
+          turns: result.turns.map((t, i) => ({
             prompt: t.prompt,
             code: t.code,
             perplexity: t.result.prompt.perplexity,
@@ -166,6 +178,7 @@ async function sessionCommand(args: string[], io: Io): Promise<void> {
             reusedTokens: t.result.reusedTokens,
             droppedTurns: t.result.droppedTurns,
             timings: t.result.timings,
+            ...(runs[i] ? { run: runs[i] } : {}),
           })),
         }) + '\n',
       );

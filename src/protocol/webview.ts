@@ -15,7 +15,25 @@ export type PerplexityLevel = 'low' | 'medium' | 'high';
 export interface SurprisingWord {
   readonly text: string;
   readonly surprisal: number;
+  /**
+   * For the draft's words: the token's span in the draft, [start, end) in UTF-16 units (its leading space
+   * included when the space is the draft's), and the model's alternatives at that position, best first, each the
+   * text that replaces draft[start, end) (the draft is then `draft.slice(0, start) + alternative + draft.slice(end)`).
+   */
+  readonly start?: number;
+  readonly end?: number;
+  readonly alternatives?: readonly string[];
 }
+
+/** A candidate draft to score (the draft with one word replaced), named by an id the panel chose. */
+export interface Rewording {
+  readonly id: string;
+  readonly text: string;
+}
+
+/** Most rewordings one scoreRewordings message may carry, and the longest id. */
+export const MAX_REWORDINGS = 15;
+export const MAX_REWORDING_ID_LENGTH = 64;
 
 export interface PromptPerplexityView {
   readonly perplexity: number;
@@ -30,6 +48,20 @@ export function formatPerplexityNumber(perplexity: number): string {
   return perplexity >= 100 ? String(Math.round(perplexity)) : perplexity.toFixed(1);
 }
 
+/** A run of the program so far: `running`, then how it ended (`not-run`: it could not be run, `error` says why). */
+export type ProgramRunStatus = 'running' | 'ran' | 'raised' | 'timed-out' | 'not-run';
+
+export interface ProgramRunView {
+  readonly status: ProgramRunStatus;
+  /** What the program printed (its start). */
+  readonly output: string;
+  /** The exception it raised (`raised`), or why it did not run (`not-run`). */
+  readonly error?: string;
+  /** The program's line (1-based) where it raised, and the number of the turn that wrote that line, if one did. */
+  readonly line?: number;
+  readonly writtenByTurn?: number;
+}
+
 export interface TurnView {
   readonly id: string;
   readonly prompt: string;
@@ -40,6 +72,8 @@ export interface TurnView {
   /** Earlier turns left out of the context to fit the model. */
   readonly droppedTurns?: number;
   readonly tokensPerSecond?: number;
+  /** The last run of the program with this turn in it (after it was accepted, or Run Program). */
+  readonly run?: ProgramRunView;
 }
 
 export interface SessionSummary {
@@ -80,6 +114,7 @@ export type ToWebview =
   | { readonly type: 'turn'; readonly turn: TurnView }
   | { readonly type: 'turnDelta'; readonly turnId: string; readonly delta: string }
   | { readonly type: 'draftPerplexity'; readonly draft: string; readonly perplexity: PromptPerplexityView | null }
+  | { readonly type: 'rewordingScores'; readonly draft: string; readonly scores: readonly { readonly id: string; readonly perplexity: number }[] }
   | { readonly type: 'model'; readonly model: ModelStatusView }
   | { readonly type: 'sessions'; readonly sessions: readonly SessionSummary[] }
   | { readonly type: 'focusInput' };
@@ -93,17 +128,19 @@ export type FromWebview =
   | { readonly type: 'retry'; readonly turnId: string }
   | { readonly type: 'stop'; readonly turnId: string }
   | { readonly type: 'draftChanged'; readonly draft: string }
+  | { readonly type: 'scoreRewordings'; readonly draft: string; readonly rewordings: readonly Rewording[] }
   | { readonly type: 'newSession' }
   | { readonly type: 'openSession'; readonly sessionId: string }
   | { readonly type: 'exportSession' }
   | { readonly type: 'chooseModel' }
   | { readonly type: 'downloadModel' }
-  | { readonly type: 'downloadRecommendedModel' };
+  | { readonly type: 'downloadRecommendedModel' }
+  | { readonly type: 'runProgram' };
 
 /** Longest prompt or code the host accepts from the webview (a generous bound against runaway messages). */
 export const MAX_TEXT_LENGTH = 100_000;
 
-type Shape = Record<string, 'string' | 'string?'>;
+type Shape = Record<string, 'string' | 'string?' | 'rewordings'>;
 const SHAPES: { readonly [K in FromWebview['type']]: Shape } = {
   ready: {},
   submit: { prompt: 'string' },
@@ -113,12 +150,14 @@ const SHAPES: { readonly [K in FromWebview['type']]: Shape } = {
   retry: { turnId: 'string' },
   stop: { turnId: 'string' },
   draftChanged: { draft: 'string' },
+  scoreRewordings: { draft: 'string', rewordings: 'rewordings' },
   newSession: {},
   openSession: { sessionId: 'string' },
   exportSession: {},
   chooseModel: {},
   downloadModel: {},
   downloadRecommendedModel: {},
+  runProgram: {},
 };
 
 /**
@@ -144,14 +183,39 @@ function parseMessage(data: unknown): FromWebview | undefined {
   for (const key of Reflect.ownKeys(data)) {
     if (key !== 'type' && (typeof key !== 'string' || !Object.prototype.hasOwnProperty.call(shape, key))) return undefined;
   }
-  const message: Record<string, string> = { type };
+  const message: Record<string, string | Rewording[]> = { type };
   for (const [key, kind] of Object.entries(shape)) {
     const value = ownDataValue(data, key);
     if (value === undefined && kind === 'string?') continue;
+    if (kind === 'rewordings') {
+      const rewordings = parseRewordings(value);
+      if (!rewordings) return undefined;
+      message[key] = rewordings;
+      continue;
+    }
     if (typeof value !== 'string' || value.length > MAX_TEXT_LENGTH) return undefined;
     message[key] = value;
   }
   return message as unknown as FromWebview;
+}
+
+/** 1 to MAX_REWORDINGS plain `{ id, text }` objects in a plain array (own data properties only), copied; else undefined. */
+function parseRewordings(value: unknown): Rewording[] | undefined {
+  if (!Array.isArray(value) || Object.getPrototypeOf(value) !== Array.prototype) return undefined;
+  const length = ownDataValue(value, 'length');
+  if (typeof length !== 'number' || length < 1 || length > MAX_REWORDINGS) return undefined;
+  if (Reflect.ownKeys(value).length !== length + 1) return undefined; // the indices and `length`, nothing else
+  const out: Rewording[] = [];
+  for (let i = 0; i < length; i++) {
+    const item = ownDataValue(value, String(i));
+    if (typeof item !== 'object' || item === null || Array.isArray(item) || Reflect.ownKeys(item).length !== 2) return undefined;
+    const id = ownDataValue(item, 'id');
+    const text = ownDataValue(item, 'text');
+    if (typeof id !== 'string' || id === '' || id.length > MAX_REWORDING_ID_LENGTH) return undefined;
+    if (typeof text !== 'string' || text.length > MAX_TEXT_LENGTH) return undefined;
+    out.push({ id, text });
+  }
+  return out;
 }
 
 /** Stands for an accessor property: never a valid field value, and never called. */

@@ -1,12 +1,15 @@
 // The draft's live perplexity: scored once typing pauses, each newer draft superseding (aborting) the one before,
-// and never while a turn has the engine. An empty draft clears the number at once.
+// and never while a turn has the engine. An empty draft clears the number at once. The rewordings of its surprising
+// words are scored on request (rewordingScorer.ts); a change of the draft aborts them too.
 import { toEngineError } from '../protocol/errors';
-import { perplexityView } from './perplexityView';
+import type { Rewording } from '../protocol/webview';
+import { draftPerplexityView } from './perplexityView';
 import type { EditorPort, FlowSettings, LogPort, ModelPort, PanelPort } from './ports';
+import { RewordingScorer } from './rewordingScorer';
 
 export interface DraftScorerDeps {
   readonly model: ModelPort;
-  readonly editor: EditorPort;
+  readonly editor: Pick<EditorPort, 'context'>;
   readonly log: LogPort;
   readonly settings: () => FlowSettings;
   readonly panel: () => PanelPort;
@@ -20,11 +23,15 @@ export interface DraftScorerDeps {
 export class DraftScorer {
   private controller: AbortController | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private readonly rewordings: RewordingScorer;
 
-  constructor(private readonly deps: DraftScorerDeps) {}
+  constructor(private readonly deps: DraftScorerDeps) {
+    this.rewordings = new RewordingScorer(deps);
+  }
 
   changed(draft: string): void {
     this.cancel();
+    this.rewordings.cancel();
     if (draft.trim() === '') {
       this.deps.panel().post({ type: 'draftPerplexity', draft, perplexity: null });
       return;
@@ -41,9 +48,11 @@ export class DraftScorer {
       if (controller.signal.aborted || this.deps.busy()) return;
       // A model that cannot score prompts (the panel's model line says why): nothing to ask it.
       if (this.deps.model.perplexityUnavailable) return;
-      const result = await this.deps.model.engine.perplexity({ context: this.deps.editor.context(draft) }, controller.signal);
+      const context = this.deps.editor.context(draft);
+      const result = await this.deps.model.engine.perplexity({ context }, controller.signal);
       if (controller.signal.aborted) return;
-      this.deps.panel().post({ type: 'draftPerplexity', draft, perplexity: perplexityView(result, this.deps.settings().thresholds) });
+      const perplexity = draftPerplexityView(result, this.deps.settings().thresholds, draft, context.prompt);
+      this.deps.panel().post({ type: 'draftPerplexity', draft, perplexity });
     } catch (err) {
       const e = toEngineError(err);
       if (e.code !== 'cancelled') this.deps.log.warn(`Draft perplexity: [${e.code}] ${e.message}`);
@@ -51,6 +60,11 @@ export class DraftScorer {
       if (this.controller === controller) this.controller = undefined;
     }
     this.deps.onScored();
+  }
+
+  /** Scores what each rewording of the draft would give (a newer request or draft supersedes it). */
+  scoreRewordings(draft: string, rewordings: readonly Rewording[]): Promise<void> {
+    return this.rewordings.score(draft, rewordings);
   }
 
   private cancel(): void {
@@ -62,5 +76,6 @@ export class DraftScorer {
 
   dispose(): void {
     this.cancel();
+    this.rewordings.cancel();
   }
 }

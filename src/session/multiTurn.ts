@@ -10,7 +10,8 @@ export interface MultiTurnOptions extends SamplingOptions {
   readonly signal?: AbortSignal;
   /** Called before each turn's generation; the returned callbacks receive its stream. */
   readonly onTurnStart?: (index: number, prompt: string) => GenerateCallbacks['onDelta'] | void;
-  readonly onTurnEnd?: (index: number, turn: CompletedTurn) => void;
+  /** After each turn (awaited: e.g. the program so far is run before the next turn). */
+  readonly onTurnEnd?: (index: number, turn: CompletedTurn) => void | Promise<void>;
 }
 
 export interface CompletedTurn extends TurnText {
@@ -42,7 +43,7 @@ export async function runMultiTurn(engine: Engine, prompts: readonly string[], o
     );
     const turn: CompletedTurn = { prompt, code: result.text, result };
     turns.push(turn);
-    options.onTurnEnd?.(index, turn);
+    await options.onTurnEnd?.(index, turn);
     if (result.stopReason === 'cancelled') break;
   }
   return { program: assembleProgram(options.header, turns), turns };

@@ -19,6 +19,26 @@ export function formatPrompt(prompt: string): string {
     .concat('\n');
 }
 
+/**
+ * For each character of formatPrompt(prompt), the offset in `prompt` of the character it is, or -1 where the format
+ * added it (each line's `# `, the newlines): how a span of the model's prompt maps back to the text the user typed.
+ */
+export function promptOffsets(prompt: string): Int32Array {
+  const offsets = new Int32Array(formatPrompt(prompt).length).fill(-1);
+  const breaks = /\r?\n/g;
+  let out = 0;
+  let lineStart = 0;
+  for (;;) {
+    const found = breaks.exec(prompt);
+    const lineEnd = found ? found.index : prompt.length;
+    out += 2; // `# `
+    for (let i = lineStart; i < lineEnd; i++) offsets[out++] = i;
+    out += 1; // the line's newline
+    if (!found) return offsets;
+    lineStart = found.index + found[0].length;
+  }
+}
+
 export function formatTurn(turn: TurnText): string {
   return `${formatPrompt(turn.prompt)}${turn.code}\n\n`;
 }

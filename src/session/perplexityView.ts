@@ -2,6 +2,7 @@
 import type { PromptScore } from '../protocol/engine';
 import type { PromptScoreRecord } from './sessionFormat';
 import { formatPerplexityNumber, type PerplexityLevel, type PromptPerplexityView, type SurprisingWord } from '../protocol/webview';
+import { draftMap, draftWord, type DraftMap } from './draftWords';
 
 export interface PerplexityThresholds {
   /** At or below: `low` (good). */
@@ -18,10 +19,16 @@ export function perplexityLevel(perplexity: number, thresholds: PerplexityThresh
   return 'medium';
 }
 
-/** The `count` most surprising tokens with visible text (trimmed), most surprising first. */
-export function surprisingWords(score: PromptScore, count = 3): SurprisingWord[] {
-  return score.tokens
-    .map((t) => ({ text: t.text.trim(), surprisal: t.surprisal }))
+/**
+ * The `count` most surprising tokens with visible text (trimmed), most surprising first. Given the draft the prompt
+ * was formatted from (`# draft\n`), only the draft's own words, each with its span in the draft and the model's
+ * alternatives there as replacements of that span (draftWords.ts).
+ */
+export function surprisingWords(score: PromptScore, count = 3, draft?: DraftMap): SurprisingWord[] {
+  const words = draft
+    ? score.tokens.flatMap((t) => draftWord(t, draft) ?? [])
+    : score.tokens.map((t) => ({ text: t.text.trim(), surprisal: t.surprisal }));
+  return words
     .filter((t) => t.text !== '' && t.text !== '#' && Number.isFinite(t.surprisal))
     .sort((a, b) => b.surprisal - a.surprisal)
     .slice(0, count);
@@ -39,6 +46,16 @@ export function scoreView(score: PromptScoreRecord, thresholds: PerplexityThresh
 
 export function perplexityView(score: PromptScore, thresholds: PerplexityThresholds): PromptPerplexityView {
   return scoreView(scoreRecord(score), thresholds);
+}
+
+/**
+ * The draft's score as the composer shows it: its words with their spans and alternatives, when `prompt` (what was
+ * scored) is the draft in the paper's format; otherwise as any prompt's.
+ */
+export function draftPerplexityView(score: PromptScore, thresholds: PerplexityThresholds, draft: string, prompt: string): PromptPerplexityView {
+  const map = draftMap(draft);
+  const view = perplexityView(score, thresholds);
+  return map.prompt === prompt ? { ...view, surprising: surprisingWords(score, 3, map) } : view;
 }
 
 /** The inline hint's text, e.g. `ppl 7.9`. */

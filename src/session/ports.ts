@@ -38,6 +38,22 @@ export interface EditorPort {
   context(prompt: string): PromptContext;
   /** Inserts an accepted turn as one undoable edit; rejects (inserting nothing) if the editor refuses. */
   insert(prompt: string, code: string, promptAsComment: boolean): Promise<InsertedTurn>;
+  /** The program so far: the target document's text above the insertion point ('' if there is none). */
+  programText(): string;
+}
+
+/** How a run of the program so far ended, or why it could not run (no Python, a sandbox that cannot start). */
+export type ProgramOutcome =
+  | { readonly status: 'ran' | 'raised' | 'timed-out'; readonly output: string; readonly error?: string; readonly line?: number }
+  | { readonly status: 'not-run'; readonly error: string };
+
+/** Runs model-written programs, in the sandbox only, once the user has agreed to it. */
+export interface ProgramPort {
+  /**
+   * Runs `program`; undefined when it is not run and there is nothing to say (an automatic run the user has not
+   * agreed to). `asked`: the user asked for this run (Run Program), so consent may be asked for now.
+   */
+  run(program: string, options: { readonly signal: AbortSignal; readonly asked: boolean }): Promise<ProgramOutcome | undefined>;
 }
 
 export interface AcceptedHint {
@@ -72,6 +88,8 @@ export interface FlowSettings {
   readonly maxNewTokens: number;
   readonly thresholds: PerplexityThresholds;
   readonly insertPromptAsComment: boolean;
+  /** Run the program so far after each accepted turn (once the user has agreed to runs). */
+  readonly runAfterAccept?: boolean;
 }
 
 /** Telling the user (VS Code: notifications) and the log. */

@@ -5,10 +5,12 @@
 import { randomUUID } from 'node:crypto';
 import type { PromptContext } from '../protocol/engine';
 import { EngineError, toEngineError } from '../protocol/errors';
-import type { FromWebview, PanelState, SessionSummary } from '../protocol/webview';
+import type { FromWebview, PanelState, SessionSummary, TurnView } from '../protocol/webview';
 import { DraftScorer } from './draftScorer';
 import { assembleProgram } from './paperFormat';
-import type { EditorPort, FlowSettings, HintPort, LogPort, ModelPort, NoticePort, PanelPort, StorePort } from './ports';
+import type { EditorPort, FlowSettings, HintPort, LogPort, ModelPort, NoticePort, PanelPort, ProgramPort, StorePort } from './ports';
+import { ProgramRuns } from './programRuns';
+import { SessionSaves } from './sessionSaves';
 import type { TurnRecord } from './sessionFormat';
 import { canDo, statesAllowing, TurnMachine, TurnTransitionError } from './turnMachine';
 import { DEFAULT_TIMING, DeltaBatcher, finishDetails, generationInfo, streamTurn, type FlowTiming, type GenerationInfo } from './turnGeneration';
@@ -16,7 +18,10 @@ import { DEFAULT_TIMING, DeltaBatcher, finishDetails, generationInfo, streamTurn
 export type { FlowTiming, GenerationInfo };
 
 /** The panel's messages the flow handles (the rest are commands of the host: choose or download a model, export). */
-export type FlowMessage = Extract<FromWebview, { type: 'ready' | 'submit' | 'accept' | 'reject' | 'regenerate' | 'retry' | 'stop' | 'draftChanged' | 'newSession' | 'openSession' }>;
+export type FlowMessage = Extract<
+  FromWebview,
+  { type: 'ready' | 'submit' | 'accept' | 'reject' | 'regenerate' | 'retry' | 'stop' | 'draftChanged' | 'scoreRewordings' | 'newSession' | 'openSession' | 'runProgram' }
+>;
 
 export interface TurnFlowDeps {
   readonly model: ModelPort;
@@ -26,6 +31,8 @@ export interface TurnFlowDeps {
   readonly notice: NoticePort;
   readonly log: LogPort;
   readonly settings: () => FlowSettings;
+  /** Runs the program so far (the sandbox); without it, nothing runs. */
+  readonly program?: ProgramPort;
   readonly timing?: Partial<FlowTiming>;
   readonly newId?: () => string;
 }
@@ -42,18 +49,18 @@ interface Running {
 export class TurnFlow {
   private session: TurnMachine;
   private running: Running | undefined;
-  private lastStreamSave = 0;
-  /** The newest save (the store runs saves in order, so awaiting it awaits them all). */
-  private lastSave: Promise<void> = Promise.resolve();
   private restoring: Promise<void> = Promise.resolve();
   private panel: PanelPort = { post: () => undefined };
   private readonly generationListeners = new Set<(info: GenerationInfo) => void>();
   private readonly timing: FlowTiming;
   private readonly newId: () => string;
   private readonly drafts: DraftScorer;
+  private readonly runs: ProgramRuns;
+  private readonly saves: SessionSaves;
 
   constructor(private readonly deps: TurnFlowDeps) {
     this.timing = { ...DEFAULT_TIMING, ...deps.timing };
+    this.saves = new SessionSaves(deps, () => ({ panel: this.panel, session: this.session }));
     this.newId = deps.newId ?? randomUUID;
     this.session = TurnMachine.create(this.newId());
     this.drafts = new DraftScorer({
@@ -64,6 +71,7 @@ export class TurnFlow {
       busy: () => this.running !== undefined,
       onScored: () => this.save(),
     });
+    this.runs = new ProgramRuns({ ...deps, turns: () => this.session.turns, changed: (turnId) => this.publish(turnId) });
   }
 
   /** The panel the flow posts to from now on. */
@@ -113,13 +121,13 @@ export class TurnFlow {
 
   /** Resolves when every save asked for so far is on disk. */
   saved(): Promise<void> {
-    return this.lastSave;
+    return this.saves.done();
   }
 
   /** The panel's whole state (the session list is read from the store). */
   async panelState(): Promise<PanelState> {
     const sessions: SessionSummary[] = await this.deps.store.list();
-    const turns = this.session.toView(this.deps.settings().thresholds);
+    const turns = this.views();
     return { sessionId: this.session.id, turns, sessions, model: this.deps.model.status, draft: this.session.draft };
   }
 
@@ -156,10 +164,14 @@ export class TurnFlow {
         return this.stop(message.turnId);
       case 'draftChanged':
         return this.draftChanged(message.draft);
+      case 'scoreRewordings':
+        return this.drafts.scoreRewordings(message.draft, message.rewordings);
       case 'newSession':
         return this.newSession();
       case 'openSession':
         return this.openSession(message.sessionId);
+      case 'runProgram':
+        return this.runProgram();
       default: {
         const unreachable: never = message;
         this.deps.log.warn(`Unhandled panel message ${JSON.stringify(unreachable)}`);
@@ -179,7 +191,7 @@ export class TurnFlow {
 
   /** Sends every turn again (after a refused action the panel may show a state the flow does not have). */
   private republish(): void {
-    for (const turn of this.session.toView(this.deps.settings().thresholds)) this.panel.post({ type: 'turn', turn });
+    for (const turn of this.views()) this.panel.post({ type: 'turn', turn });
   }
 
   // --- the turns ---
@@ -231,7 +243,7 @@ export class TurnFlow {
       if (controller.signal.aborted) throw new EngineError('cancelled', 'Stopped before the model was ready.');
       const settings = this.deps.settings();
       const onPiece = (now: number): void => {
-        if (now - this.lastStreamSave > this.timing.streamSaveMs) this.save();
+        if (this.saves.sinceLast(now) > this.timing.streamSaveMs) this.save();
       };
       const result = await streamTurn({ model: this.deps.model, session, turnId, context, settings, signal: controller.signal, batcher, onPiece });
       session.finish(turnId, finishDetails(result));
@@ -250,7 +262,7 @@ export class TurnFlow {
       if (this.running?.controller === controller) this.running = undefined;
       this.deps.model.setIdle();
       if (session === this.session) this.publish(turnId);
-      await this.saveSession(session);
+      await this.saves.save(session);
     }
   }
 
@@ -269,12 +281,20 @@ export class TurnFlow {
     const accepted = session.accept(turnId, code);
     session.documentUri = inserted.documentUri;
     if (session === this.session) this.publish(turnId);
-    void this.saveSession(session);
+    void this.saves.save(session);
     const unavailable = accepted.perplexity ? undefined : this.deps.model.perplexityUnavailable;
     if (inserted.promptLine !== undefined && inserted.promptComment && (accepted.perplexity || unavailable)) {
       const hint = { line: inserted.promptLine, comment: inserted.promptComment, score: accepted.perplexity, unavailable };
       this.deps.hints.showAccepted(inserted.documentUri, hint);
     }
+    if (session === this.session) this.runs.afterAccept(turnId);
+  }
+
+  /** Runs the program so far now; its result shows under the newest accepted turn. */
+  async runProgram(): Promise<void> {
+    const newest = this.session.newest('accepted');
+    if (!newest) this.deps.notice.warn('Nothing to run yet: accept a turn first (Run Program runs the program above the cursor).');
+    else await this.runs.runNow(newest.id);
   }
 
   reject(turnId: string): void {
@@ -319,7 +339,7 @@ export class TurnFlow {
   async newSession(): Promise<void> {
     await this.settle();
     this.session = TurnMachine.create(this.newId());
-    await this.saveSession(this.session);
+    await this.saves.save(this.session);
     await this.sendInit();
   }
 
@@ -333,7 +353,7 @@ export class TurnFlow {
     await this.settle();
     this.session = TurnMachine.restore(record);
     this.restoreHints();
-    await this.saveSession(this.session);
+    await this.saves.save(this.session);
     await this.sendInit();
   }
 
@@ -344,6 +364,7 @@ export class TurnFlow {
 
   /** Stops a generation of the current session and waits for it to end (before switching sessions). */
   private async settle(): Promise<void> {
+    this.runs.clear(); // the runs shown are this session's
     const running = this.running;
     if (!running) return;
     running.controller.abort();
@@ -354,7 +375,11 @@ export class TurnFlow {
 
   private publish(turnId: string): void {
     const turn = this.session.view(turnId, this.deps.settings().thresholds);
-    if (turn) this.panel.post({ type: 'turn', turn });
+    if (turn) this.panel.post({ type: 'turn', turn: this.runs.decorate(turn) });
+  }
+
+  private views(): TurnView[] {
+    return this.session.toView(this.deps.settings().thresholds).map((view) => this.runs.decorate(view));
   }
 
   private async sendInit(): Promise<void> {
@@ -363,28 +388,13 @@ export class TurnFlow {
 
   /** Saves the current session now (in the background); the panel then gets the new list. */
   private save(): void {
-    void this.saveSession(this.session);
-  }
-
-  private saveSession(session: TurnMachine): Promise<void> {
-    const saved = this.writeSession(session);
-    this.lastSave = saved;
-    return saved;
-  }
-
-  private async writeSession(session: TurnMachine): Promise<void> {
-    this.lastStreamSave = Date.now();
-    try {
-      await this.deps.store.save(session.toRecord(), session === this.session);
-      if (session === this.session) this.panel.post({ type: 'sessions', sessions: await this.deps.store.list() });
-    } catch (err) {
-      this.deps.log.error(`Could not save the session to ${this.deps.store.folder}: ${String(err)}`);
-    }
+    void this.saves.save(this.session);
   }
 
   /** Stops what runs (a generation, a draft's scoring); what was saved stays. */
   dispose(): void {
     this.running?.controller.abort();
     this.drafts.dispose();
+    this.runs.dispose();
   }
 }

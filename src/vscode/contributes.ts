@@ -23,6 +23,9 @@ export const COMMAND = {
   connectServer: 'codegenMt.connectServer', // serverBackend.ts
   setServerApiKey: 'codegenMt.setServerApiKey', // serverBackend.ts
   useLocalModel: 'codegenMt.useLocalModel', // serverBackend.ts
+  runProgram: 'codegenMt.runProgram', // sessionCommands.ts
+  allowProgramRuns: 'codegenMt.allowProgramRuns', // programRunner.ts
+  stopProgramRuns: 'codegenMt.stopProgramRuns', // programRunner.ts
 } as const;
 
 export type CommandId = (typeof COMMAND)[keyof typeof COMMAND];
@@ -57,4 +60,6 @@ export const SETTING = {
   serverModel: 'server.model',
   serverApiKeyEnv: 'server.apiKeyEnv',
   serverTimeoutSeconds: 'server.timeoutSeconds',
+  runAfterAccept: 'run.afterAccept',
+  runTimeoutSeconds: 'run.timeoutSeconds',
 } as const;

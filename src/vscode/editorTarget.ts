@@ -49,6 +49,14 @@ export class EditorTarget implements EditorPort, vscode.Disposable {
     return editorPromptContext(text.slice(0, point.offset), prompt);
   }
 
+  /** The program so far: the target document's text above the insertion point. */
+  programText(): string {
+    const editor = this.peek();
+    if (!editor) return '';
+    const text = editor.document.getText();
+    return text.slice(0, insertionPoint(text, editor.document.offsetAt(editor.selection.active)).offset);
+  }
+
   /**
    * Inserts an accepted turn at the cursor of the target editor (a new untitled Python document if there is
    * none) as one undoable edit, and puts the cursor after it.

@@ -15,6 +15,7 @@ import { hintPort, noticePort, restoreTurnHints } from './flowAdapters';
 import type { HintManager } from './hints';
 import type { DownloadModelArgs } from './modelDownload';
 import type { ModelManager } from './modelManager';
+import { registerProgramRunCommands, SandboxProgramRunner } from './programRunner';
 import { flowSettings } from './settings';
 
 export interface SessionDeps {
@@ -133,6 +134,7 @@ function registerTurnCommands(flow: TurnFlow): vscode.Disposable[] {
       return warnIfRefused(() => flow.submit(prompt));
     }),
     vscode.commands.registerCommand(COMMAND.acceptTurn, onTurn('accept', (id) => flow.accept(id))),
+    vscode.commands.registerCommand(COMMAND.runProgram, () => flow.runProgram()),
     vscode.commands.registerCommand(COMMAND.rejectTurn, onTurn('reject', (id) => flow.reject(id))),
     vscode.commands.registerCommand(COMMAND.regenerateTurn, onTurn('regenerate', (id) => flow.regenerate(id))),
     vscode.commands.registerCommand(COMMAND.stopGeneration, onTurn('stop', (id) => flow.stop(id))),
@@ -153,7 +155,9 @@ function registerSessionCommands(flow: TurnFlow, store: SessionStore): vscode.Di
 
 /** The turn flow on VS Code's adapters, the session commands, and the session restored from the store. */
 export function registerSessions(context: vscode.ExtensionContext, deps: SessionDeps, panel: PanelPort): TurnFlow {
+  const runner = new SandboxProgramRunner(context.workspaceState);
   const flow = new TurnFlow({
+    program: runner,
     model: deps.model,
     editor: deps.target,
     hints: hintPort(deps.hints),
@@ -181,6 +185,7 @@ export function registerSessions(context: vscode.ExtensionContext, deps: Session
     vscode.window.onDidChangeVisibleTextEditors((editors) => restoreHints(editors.map((e) => e.document))),
     ...registerTurnCommands(flow),
     ...registerSessionCommands(flow, deps.store),
+    ...registerProgramRunCommands(runner),
   );
   return flow;
 }

@@ -55,7 +55,8 @@ export function insertPromptAsComment(): boolean {
 
 /** What the turn flow reads of the settings, read now. */
 export function flowSettings(): FlowSettings {
-  return { ...generationSettings(), thresholds: perplexityThresholds(), insertPromptAsComment: insertPromptAsComment() };
+  const runAfterAccept = config().get<boolean>(SETTING.runAfterAccept, true);
+  return { ...generationSettings(), thresholds: perplexityThresholds(), insertPromptAsComment: insertPromptAsComment(), runAfterAccept };
 }
 
 export function hintsEnabled(): boolean {

@@ -47,6 +47,8 @@ export const E2E_SETTINGS = {
   'editor.minimap.enabled': false,
   'workbench.editor.enablePreview': false,
   'window.commandCenter': true,
+  // The program's runs after each accept ask for consent in a modal dialog: off, except where a test turns them on.
+  'codegenMt.run.afterAccept': false,
 };
 
 /**

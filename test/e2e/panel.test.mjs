@@ -1,12 +1,13 @@
 // The CodeGen panel in a real VS Code (code-server + headless Chromium), on the bundled model, as a user drives
 // it: the draft's live perplexity, a turn accepted into the editor (with its perplexity hint), a turn rejected,
-// its prompt tried again (the draft it replaced offered back), and a turn edited and accepted from the keyboard.
-// Screenshots: .test-cache/e2e/screenshots/ (docs/draft-perplexity.png and docs/accepted-turn.png with
-// CODEGEN_MT_UPDATE_SCREENSHOTS=1). On a failure: .test-cache/failures/panel--<test>/.
+// its prompt tried again (the draft it replaced offered back), a turn edited and accepted from the keyboard, and a
+// surprising word of the draft reworded from its menu of the model's alternatives.
+// Screenshots: .test-cache/e2e/screenshots/ (docs/draft-perplexity.png, docs/accepted-turn.png and
+// docs/rewording-menu.png with CODEGEN_MT_UPDATE_SCREENSHOTS=1). On a failure: .test-cache/failures/panel--<test>/.
 import { after, before, test } from 'node:test';
 import { assert, e2eSuite, EXAMPLE_PY, insertionRules } from './harness.mjs';
 
-const suite = e2eSuite('panel', { docs: ['draft-perplexity', 'accepted-turn'] }, { test, before, after });
+const suite = e2eSuite('panel', { docs: ['draft-perplexity', 'accepted-turn', 'rewording-menu'] }, { test, before, after });
 
 /** The draft chip's number (the text after "Perplexity"), once a current (not stale) one shows. */
 async function draftPerplexity(vscode, { timeout = 30_000 } = {}) {
@@ -150,4 +151,74 @@ suite.test('try again, restore, edit: a rejected prompt comes back without losin
   const after = await vscode.editorText();
   assert.ok(after.startsWith(before.slice(0, before.trimEnd().length)), 'what was there stays');
   assert.ok(after.includes(`# Print the squares of the numbers from 1 to 5.\n${edited}`), `the edited code is inserted under its prompt: ${JSON.stringify(after.slice(-200))}`);
+});
+
+suite.test('rewords a surprising word from its menu with the keyboard: each alternative with the perplexity it would give', async (vscode) => {
+  // The bundled model's surprising words and alternatives are arbitrary: whatever word comes first is reworded.
+  const draft = 'Sort the values in descending order and print them.';
+  await vscode.typeDraft(draft);
+  await draftPerplexity(vscode);
+  const words = vscode.panel.locator('.draft-ppl:not(.stale) .reword-button');
+  assert.ok((await words.count()) > 0, 'a surprising word offers the model\'s alternatives');
+
+  // Tab from the input reaches the first word's menu button.
+  const key = (name) => vscode.page.keyboard.press(name); // to whatever has the focus, as a user types
+  for (let i = 0; i < 6 && !(await vscode.panel.locator('.reword-button:focus').count()); i++) await key('Tab');
+  assert.equal(await vscode.panel.locator('.reword-button:focus').count(), 1, 'the word is reachable with Tab');
+  const menuId = await vscode.panel.locator('.reword-button:focus').getAttribute('aria-controls');
+  const button = vscode.panel.locator(`.reword-button[aria-controls="${menuId}"]`);
+  assert.equal(await button.getAttribute('aria-haspopup'), 'menu');
+  assert.equal(await button.getAttribute('aria-expanded'), 'false');
+  const word = ((await button.textContent()) ?? '').trim();
+
+  // Enter opens its menu on the first item, said aloud; each item gets the draft's perplexity with it.
+  await key('Enter');
+  const menu = vscode.panel.locator(`#${menuId}[role="menu"]:not([hidden])`);
+  await menu.waitFor({ state: 'visible', timeout: 5000 });
+  assert.equal(await button.getAttribute('aria-expanded'), 'true');
+  const items = menu.locator('[role="menuitem"]');
+  const count = await items.count();
+  assert.ok(count > 0);
+  await menu.locator('[role="menuitem"]:focus').first().waitFor({ state: 'attached', timeout: 5000 });
+  assert.equal(await items.first().evaluate((e) => e === document.activeElement), true, 'the first alternative has the focus');
+  const status = vscode.panel.locator('[role="status"]');
+  await status.filter({ hasText: `for “${word}”` }).waitFor({ state: 'attached', timeout: 5000 });
+  for (let i = 0; i < count; i++) {
+    await items.nth(i).locator('.reword-ppl', { hasText: /ppl\s+[\d?]/ }).waitFor({ state: 'attached', timeout: 60_000 });
+  }
+  if (count > 1) {
+    await key('ArrowDown');
+    assert.equal(await items.nth(1).evaluate((e) => e === document.activeElement), true, 'ArrowDown moves to the next alternative');
+  }
+  await vscode.page.waitForTimeout(200);
+  await vscode.screenshot('rewording-menu');
+
+  // Escape closes it and gives the focus back to the word; ArrowUp opens it again on the last alternative.
+  await key('Escape');
+  await menu.waitFor({ state: 'detached', timeout: 5000 });
+  assert.equal(await button.evaluate((e) => e === document.activeElement), true, 'the focus is back on the word');
+  assert.equal(await button.getAttribute('aria-expanded'), 'false');
+  await key('ArrowUp');
+  await menu.waitFor({ state: 'visible', timeout: 5000 });
+  const last = items.nth(count - 1);
+  await vscode.page.waitForTimeout(100);
+  assert.equal(await last.evaluate((e) => e === document.activeElement), true, 'ArrowUp opens on the last alternative');
+
+  // Enter on an alternative rewords the draft: that word replaced, the rest as typed; the old draft offered back.
+  const alternative = ((await last.locator('.reword-alt').textContent()) ?? '').trim();
+  await key('Enter');
+  await vscode.panel.locator('.reword-menu:not([hidden])').waitFor({ state: 'detached', timeout: 5000 }).catch(() => undefined);
+  const value = await vscode.promptInput().inputValue();
+  const rewordings = [];
+  for (let i = draft.indexOf(word); i >= 0; i = draft.indexOf(word, i + 1)) rewordings.push(draft.slice(0, i) + alternative + draft.slice(i + word.length));
+  assert.ok(rewordings.includes(value), `the input holds the draft with “${word}” replaced by “${alternative}”: ${JSON.stringify(value)}`);
+  await status.filter({ hasText: `Replaced “${word}” with “${alternative}”` }).waitFor({ state: 'attached', timeout: 5000 });
+  const notice = vscode.panel.locator('.replaced-notice:not([hidden])');
+  await notice.waitFor({ state: 'visible', timeout: 5000 });
+  assert.match(await notice.innerText(), /Replaced draft: “Sort the values/);
+  // The reworded draft is scored as any draft is.
+  await draftPerplexity(vscode);
+  assert.equal(await vscode.promptInput().inputValue(), value);
+  await notice.locator('vscode-toolbar-button[label="Dismiss"]').click();
+  await vscode.promptInput().fill('');
 });

@@ -9,7 +9,7 @@ import { toEngineError } from '../../src/protocol/errors';
 import type { ModelStatusView, ToWebview } from '../../src/protocol/webview';
 import { editorPromptContext } from '../../src/session/editorContext';
 import { buildInsertion, insertionPoint } from '../../src/session/insertion';
-import type { AcceptedHint, EditorPort, FlowSettings, HintPort, InsertedTurn, ModelPort, NoticePort } from '../../src/session/ports';
+import type { AcceptedHint, EditorPort, FlowSettings, HintPort, InsertedTurn, ModelPort, NoticePort, ProgramPort } from '../../src/session/ports';
 import type { TurnRecord } from '../../src/session/sessionFormat';
 import { SessionStore } from '../../src/session/sessionStore';
 import { TurnFlow, type FlowTiming } from '../../src/session/turnFlow';
@@ -70,8 +70,11 @@ export class TestEditor implements EditorPort {
   inserts = 0;
 
   context(prompt: string) {
-    const point = insertionPoint(this.text, this.text.length);
-    return editorPromptContext(this.text.slice(0, point.offset), prompt);
+    return editorPromptContext(this.programText(), prompt);
+  }
+
+  programText(): string {
+    return this.text.slice(0, insertionPoint(this.text, this.text.length).offset);
   }
 
   async insert(prompt: string, code: string, promptAsComment: boolean): Promise<InsertedTurn> {
@@ -138,7 +141,7 @@ export function tempSessionFolder(): string {
 }
 
 /** A flow on the test ports; `model` and `storeFolder` may be shared with another harness (a restart). */
-export function makeHarness(options: { model?: TestModel; storeFolder?: string; timing?: Partial<FlowTiming> } = {}): Harness {
+export function makeHarness(options: { model?: TestModel; storeFolder?: string; timing?: Partial<FlowTiming>; program?: ProgramPort } = {}): Harness {
   const model = options.model ?? new TestModel();
   const editor = new TestEditor();
   const hints = new TestHints();
@@ -149,7 +152,8 @@ export function makeHarness(options: { model?: TestModel; storeFolder?: string; 
   // that stop a long generation need it to still be running).
   const settings = { temperature: GENERATION_DEFAULTS.temperature, topP: GENERATION_DEFAULTS.topP, maxNewTokens: 16, thresholds: { low: 8, high: 20 }, insertPromptAsComment: true };
   const log = { info: (m: string) => logs.push(m), warn: (m: string) => logs.push(m), error: (m: string) => logs.push(m) };
-  const flow = new TurnFlow({ model, editor, hints, store, notice, log, settings: () => settings, timing: { deltaBatchMs: 5, draftDebounceMs: 20, ...options.timing } });
+  const timing = { deltaBatchMs: 5, draftDebounceMs: 20, ...options.timing };
+  const flow = new TurnFlow({ model, editor, hints, store, notice, log, settings: () => settings, program: options.program, timing });
   const posted: ToWebview[] = [];
   flow.attach({ post: (m) => posted.push(structuredClone(m)) });
   const waitFor = async (turnId: string, states: readonly string[], ms = 30_000): Promise<TurnRecord> => {

@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { format } from 'node:util';
 import Mocha from 'mocha';
+import * as vscode from 'vscode';
 
 export interface TestSummary {
   readonly passed: number;
@@ -25,6 +26,9 @@ export async function run(): Promise<void> {
   base.consoleLog = (...args: unknown[]) => {
     for (const line of format(...args).split('\n')) console.log(tag + line);
   };
+  // Runs of the program after each accept would ask for consent in a modal dialog nobody answers here: off,
+  // except in the suite that tests them (programRun.test.ts turns them on).
+  await vscode.workspace.getConfiguration('codegenMt').update('run.afterAccept', false, vscode.ConfigurationTarget.Global);
   const mocha = new Mocha({ ui: 'tdd', timeout: 30_000, color: false, reporter: 'spec' });
   const grep = process.env.CODEGEN_MT_TEST_GREP;
   if (grep) mocha.grep(new RegExp(grep));

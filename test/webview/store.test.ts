@@ -126,3 +126,15 @@ test('the replaced draft, the draft perplexity and the scroll position are kept;
   store.setDraftPerplexity('now', null);
   assert.deepEqual(store.draftPerplexity, { view: null, draft: 'now' });
 });
+
+test('rewording scores are kept for one draft: the newest asked about', () => {
+  const store = new PanelStore(memoryStorage());
+  assert.equal(store.rewordingScore('Sort the list', 'Sort a list'), undefined, 'nothing until the host scores it');
+  store.setRewordingScore('Sort the list', 'Sort a list', 7.25);
+  store.setRewordingScore('Sort the list', 'Sort my list', 9);
+  assert.equal(store.rewordingScore('Sort the list', 'Sort a list'), 7.25);
+  assert.equal(store.rewordingScore('Sort a list', 'Sort a list'), undefined, 'a score is for its draft only');
+  store.setRewordingScore('Sort a list', 'Sort a tuple', 5);
+  assert.equal(store.rewordingScore('Sort the list', 'Sort my list'), undefined, 'an older draft\'s scores are forgotten');
+  assert.equal(store.rewordingScore('Sort a list', 'Sort a tuple'), 5);
+});
