@@ -696,13 +696,11 @@ def start_program(spec, result):
     return None
 
 
-def judge_mtpb(request, spec, timeout, result):
-    expected = json.loads(request["gold_json"])
-    spec["program"] = request["program"]
-    spec["expected_type"] = type(expected).__name__
+def run_for_report(spec, timeout, result):
+    """Runs the program process to its one report (mtpb, script); None if it could not start (result says why)."""
     program = start_program(spec, result)
     if program is None:
-        return
+        return None
     try:
         message = program.receive(time.monotonic() + timeout)
     finally:
@@ -710,6 +708,16 @@ def judge_mtpb(request, spec, timeout, result):
     report = message.get("report")
     if type(report) is not dict:
         raise ProgramFailed("no result (the program process sent no report)")
+    return report
+
+
+def judge_mtpb(request, spec, timeout, result):
+    expected = json.loads(request["gold_json"])
+    spec["program"] = request["program"]
+    spec["expected_type"] = type(expected).__name__
+    report = run_for_report(spec, timeout, result)
+    if report is None:
+        return
     error = text_from_program(report.get("error"))
     result["printed"] = text_from_program(report.get("printed"))
     result["stdout"] = text_from_program(report.get("stdout")) or ""
@@ -726,16 +734,9 @@ def judge_mtpb(request, spec, timeout, result):
 def judge_script(request, spec, timeout, result):
     """A program run for its output: what it printed, and the exception it raised with its line, if any."""
     spec["program"] = request["program"]
-    program = start_program(spec, result)
-    if program is None:
+    report = run_for_report(spec, timeout, result)
+    if report is None:
         return
-    try:
-        message = program.receive(time.monotonic() + timeout)
-    finally:
-        program.kill_tree()
-    report = message.get("report")
-    if type(report) is not dict:
-        raise ProgramFailed("no result (the program process sent no report)")
     result["stdout"] = text_from_program(report.get("stdout")) or ""
     result["error"] = text_from_program(report.get("error"))
     line = report.get("line")

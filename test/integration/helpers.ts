@@ -1,6 +1,7 @@
 // Shared by the integration suites: the extension's test API, settings, the editor documents the turns go into.
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
+import { findPython } from '../../src/eval/python';
 import type { CodegenMtApi } from '../../src/vscode/testApi';
 
 export const EXTENSION_ID = 'codegen-mt.codegen-mt';
@@ -78,4 +79,14 @@ export function normalizedCode(code: string): string {
 export function insertedTurn(prompt: string, code: string): string {
   const body = normalizedCode(code);
   return `# ${prompt}\n${body === '' ? '' : `${body}\n`}\n`;
+}
+
+/** Why no Python can run the benchmarks' programs here (findPython's message), or undefined when one can. */
+export function noPython(): string | undefined {
+  try {
+    findPython();
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
 }

@@ -8,23 +8,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { MtpbRunResult } from '../../src/eval';
-import { findPython } from '../../src/eval/python';
 import type { CodegenMtApi } from '../../src/vscode/testApi';
-import { codegenApi, setSetting, stopGenerating, waitFor } from './helpers';
+import { codegenApi, noPython, setSetting, stopGenerating, waitFor } from './helpers';
 
 /** MTPB problem 32 ("Factorial and remainder"): three turns, the shortest problem; five test inputs. */
 const PROBLEM = '32';
 const TEST_INPUTS = 5;
-
-/** Why no Python can score MTPB here (findPython's message), or undefined when one can. */
-function noPython(): string | undefined {
-  try {
-    findPython();
-    return undefined;
-  } catch (err) {
-    return (err as Error).message;
-  }
-}
 
 /** The tabs whose label names the file (the Markdown preview's is "Preview summary.md"). */
 function previewTabs(name: string): vscode.Tab[] {

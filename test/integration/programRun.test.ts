@@ -5,19 +5,9 @@
 // (the bundled random model rarely writes code that runs), put in the editor after the accept.
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
-import { findPython } from '../../src/eval/python';
 import type { ProgramRunView, TurnView } from '../../src/protocol/webview';
 import type { CodegenMtApi } from '../../src/vscode/testApi';
-import { codegenApi, HEADER, openPython, setSetting, stopGenerating } from './helpers';
-
-function noPython(): string | undefined {
-  try {
-    findPython();
-    return undefined;
-  } catch (err) {
-    return (err as Error).message;
-  }
-}
+import { codegenApi, HEADER, noPython, openPython, setSetting, stopGenerating } from './helpers';
 
 /** Resolves with the turn's run once one in `states` is published for it. */
 function nextRun(api: CodegenMtApi, turnId: string, states: readonly string[]): Promise<ProgramRunView> {
