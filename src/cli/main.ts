@@ -1,11 +1,12 @@
 // codegen-mt: the command line over the same engine and session code as the extension.
 import { LocalEngine } from '../engine/localEngine';
-import type { GenerateResult, PromptContext, StopMode } from '../protocol/engine';
+import type { Engine, GenerateResult, PromptContext, StopMode } from '../protocol/engine';
 import { EngineError } from '../protocol/errors';
 import { splitHistory } from '../session/editorContext';
 import { runMultiTurn, type CompletedTurn } from '../session/multiTurn';
 import type { ProgramRunView } from '../protocol/webview';
-import { describeRun, sessionRunner } from './sessionRun';
+import { candidatesJson, describeCandidates, runCandidateSession } from './sessionCandidates';
+import { describeRun, sessionRunner, type SessionRunner } from './sessionRun';
 import { formatPrompt, MTPB_HEADER } from '../session/paperFormat';
 import {
   interruptSignal,
@@ -17,6 +18,7 @@ import {
   SAMPLING,
   isUsageError,
   textOrFile,
+  type SamplingOptions,
   UsageError,
   type Io,
 } from './common';
@@ -37,6 +39,9 @@ Commands:
   session     --turns-file F [--header-file F]          the paper's multi-turn protocol, one turn per line
               [--max-new-tokens N] [--temperature T] [--top-p P] [--seed S]
               [--run [--python PATH] [--timeout S]]      run the program so far after each turn (sandboxed)
+              [--candidates N]                          sample N candidates a turn, run each (sandboxed), keep
+                                                        the best: runs without error first, then by mean
+                                                        token log-probability
 ${DOWNLOAD_USAGE}${EVAL_USAGE}${OPTIMIZE_USAGE}${SERVE_USAGE}
 Options for every command:
   --model DIR      model folder (config.json + onnx/); default: the bundled test model
@@ -132,7 +137,15 @@ async function perplexityCommand(args: string[], io: Io): Promise<void> {
 }
 
 async function sessionCommand(args: string[], io: Io): Promise<void> {
-  const values = parse(args, { 'turns-file': { type: 'string' }, 'header-file': { type: 'string' }, run: { type: 'boolean', default: false }, python: { type: 'string' }, timeout: { type: 'string' }, ...SAMPLING });
+  const values = parse(args, {
+    'turns-file': { type: 'string' },
+    'header-file': { type: 'string' },
+    run: { type: 'boolean', default: false },
+    candidates: { type: 'string' },
+    python: { type: 'string' },
+    timeout: { type: 'string' },
+    ...SAMPLING,
+  });
   if (typeof values['turns-file'] !== 'string') throw new UsageError('--turns-file is required');
   const prompts = readTextFile(values['turns-file'], 'turns file')
     .split(/\r?\n/)
@@ -142,52 +155,95 @@ async function sessionCommand(args: string[], io: Io): Promise<void> {
   const header = typeof values['header-file'] === 'string' ? readTextFile(values['header-file'], 'header file') : MTPB_HEADER;
   const timeoutS = numberOption(values, 'timeout', false) ?? 10;
   if (timeoutS <= 0) throw new UsageError('--timeout must be above 0 seconds');
-  const runner = values.run ? await sessionRunner(values.python as string | undefined, timeoutS) : undefined;
-  const runs: ProgramRunView[] = [];
-  const turnsSoFar: CompletedTurn[] = [];
+  const candidates = numberOption(values, 'candidates', true) ?? 1;
+  if (candidates < 1) throw new UsageError(`--candidates must be 1 or more, got ${candidates}`);
+  const sampling = samplingOf(values);
+  // More than one candidate means running them: the ranking puts those that run without error first.
+  const runner = values.run || candidates > 1 ? await sessionRunner(values.python as string | undefined, timeoutS) : undefined;
   const engine = await openEngine(values, io);
   try {
-    const human = !values.json;
-    const result = await runMultiTurn(engine, prompts, {
-      header,
-      ...samplingOf(values),
-      signal: interruptSignal(),
-      onTurnStart: (i, prompt) => {
-        if (!human) return;
-        io.out(`\n--- turn ${i + 1}: ${prompt}\n`);
-        return (d: string) => io.out(d);
-      },
-      onTurnEnd: async (i, turn) => {
-        if (human) io.out(`\n[prompt perplexity ${turn.result.prompt.perplexity.toFixed(2)}; ${summaryLine(turn.result).slice(1, -1)}]\n`);
-        if (!runner) return;
-        runs[i] = await runner.run(header, [...turnsSoFar, turn]);
-        turnsSoFar.push(turn);
-        if (human) io.out(`${describeRun(runs[i])}\n`);
-      },
-    });
-    if (values.json) {
-      io.out(
-        JSON.stringify({
-          program: result.program,
-          turns: result.turns.map((t, i) => ({
-            prompt: t.prompt,
-            code: t.code,
-            perplexity: t.result.prompt.perplexity,
-            stopReason: t.result.stopReason,
-            promptTokens: t.result.promptTokens,
-            reusedTokens: t.result.reusedTokens,
-            droppedTurns: t.result.droppedTurns,
-            timings: t.result.timings,
-            ...(runs[i] ? { run: runs[i] } : {}),
-          })),
-        }) + '\n',
-      );
-    } else {
-      io.out(`\n=== program\n${result.program}`);
-    }
+    if (runner && candidates > 1) await candidateSession(engine, prompts, { header, sampling, candidates, runner, json: values.json === true }, io);
+    else await plainSession(engine, prompts, { header, sampling, runner, json: values.json === true }, io);
   } finally {
     await engine.dispose();
   }
+}
+
+interface SessionSetup {
+  readonly header: string;
+  readonly sampling: SamplingOptions;
+  readonly json: boolean;
+}
+
+async function plainSession(engine: Engine, prompts: readonly string[], setup: SessionSetup & { readonly runner?: SessionRunner }, io: Io): Promise<void> {
+  const { header, runner } = setup;
+  const runs: ProgramRunView[] = [];
+  const turnsSoFar: CompletedTurn[] = [];
+  const human = !setup.json;
+  const result = await runMultiTurn(engine, prompts, {
+    header,
+    ...setup.sampling,
+    signal: interruptSignal(),
+    onTurnStart: (i, prompt) => {
+      if (!human) return;
+      io.out(`\n--- turn ${i + 1}: ${prompt}\n`);
+      return (d: string) => io.out(d);
+    },
+    onTurnEnd: async (i, turn) => {
+      if (human) io.out(`\n[prompt perplexity ${turn.result.prompt.perplexity.toFixed(2)}; ${summaryLine(turn.result).slice(1, -1)}]\n`);
+      if (!runner) return;
+      runs[i] = await runner.run(header, [...turnsSoFar, turn]);
+      turnsSoFar.push(turn);
+      if (human) io.out(`${describeRun(runs[i])}\n`);
+    },
+  });
+  if (setup.json) io.out(JSON.stringify({ program: result.program, turns: result.turns.map((t, i) => turnJson(t, runs[i])) }) + '\n');
+  else io.out(`\n=== program\n${result.program}`);
+}
+
+async function candidateSession(
+  engine: Engine,
+  prompts: readonly string[],
+  setup: SessionSetup & { readonly runner: SessionRunner; readonly candidates: number },
+  io: Io,
+): Promise<void> {
+  const human = !setup.json;
+  const result = await runCandidateSession(engine, prompts, {
+    header: setup.header,
+    ...setup.sampling,
+    candidates: setup.candidates,
+    runner: setup.runner,
+    signal: interruptSignal(),
+    onTurnStart: (i, prompt) => {
+      if (human) io.out(`\n--- turn ${i + 1}: ${prompt} (${setup.candidates} candidates)\n`);
+    },
+    onTurnEnd: (_i, turn) => {
+      if (!human) return;
+      const kept = turn.candidates[turn.chosen];
+      io.out(`${describeCandidates(turn)}\n${kept.turn.code}\n`);
+      io.out(`[prompt perplexity ${kept.turn.result.prompt.perplexity.toFixed(2)}; ${summaryLine(kept.turn.result).slice(1, -1)}]\n${describeRun(kept.outcome)}\n`);
+    },
+  });
+  if (setup.json) {
+    const turns = result.turns.map((t, i) => ({ ...turnJson(t, result.candidateTurns[i].candidates[result.candidateTurns[i].chosen].outcome), ...candidatesJson(result.candidateTurns[i]) }));
+    io.out(JSON.stringify({ program: result.program, turns }) + '\n');
+  } else {
+    io.out(`\n=== program\n${result.program}`);
+  }
+}
+
+function turnJson(t: CompletedTurn, run: ProgramRunView | undefined): object {
+  return {
+    prompt: t.prompt,
+    code: t.code,
+    perplexity: t.result.prompt.perplexity,
+    stopReason: t.result.stopReason,
+    promptTokens: t.result.promptTokens,
+    reusedTokens: t.result.reusedTokens,
+    droppedTurns: t.result.droppedTurns,
+    timings: t.result.timings,
+    ...(run ? { run } : {}),
+  };
 }
 
 const COMMANDS: Record<string, (args: string[], io: Io) => Promise<void | number>> = {

@@ -127,9 +127,9 @@ export class LocalEngine implements Engine {
     const prompt = sync ? this.promptScore(model, fitted, request.context.prompt) : { perplexity: NaN, tokens: [] };
 
     const pipeline = createGenerationPipeline(config, { tokenizer: this.tokenizer, nPositions: model.config.nPositions, signal, onDelta });
-    const { text, rawText, ids, stopReason, firstTokenAt } = sync
+    const { text, rawText, ids, stopReason, meanLogprob, firstTokenAt } = sync
       ? await generate(cache, pipeline)
-      : { text: '', rawText: '', ids: [], stopReason: 'cancelled' as const, firstTokenAt: performance.now() };
+      : { text: '', rawText: '', ids: [], stopReason: 'cancelled' as const, meanLogprob: undefined, firstTokenAt: performance.now() };
 
     const finished = performance.now();
     return {
@@ -137,6 +137,7 @@ export class LocalEngine implements Engine {
       rawText,
       ids,
       stopReason,
+      ...(meanLogprob !== undefined ? { meanLogprob } : {}),
       seed: config.seed,
       prompt,
       promptTokens: fitted.ids.length,

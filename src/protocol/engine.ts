@@ -177,6 +177,12 @@ export interface GenerateResult extends ContextReport {
   /** Generated token ids (EOS excluded), including any beyond the turn's end that were decoded. */
   readonly ids: readonly TokenId[];
   readonly stopReason: StopReason;
+  /**
+   * The mean over `ids` of ln p(token | everything before it), in nats, under the model's raw distribution (the
+   * log-softmax of its logits over the tokenizer's vocabulary, before temperature and top-p): the candidates'
+   * ranking key. Undefined when no token was generated, and from a completions server (RemoteEngine).
+   */
+  readonly meanLogprob?: number;
   readonly seed: number;
   /** The prompt's perplexity, from the same forward pass that prefilled it. */
   readonly prompt: PromptScore;

@@ -4,10 +4,10 @@ import { after, before, test } from 'node:test';
 import { truncateCompletion } from '../../src/engine/generation/turnStop';
 import { LocalEngine } from '../../src/engine/localEngine';
 import { EOS_ID, TOKENIZER_VOCAB_SIZE } from '../../src/engine/tokenizer';
-import type { GenerateRequest } from '../../src/protocol/engine';
+import type { GenerateRequest, GenerateResult } from '../../src/protocol/engine';
 import { EngineError } from '../../src/protocol/errors';
 import { MTPB_HEADER, promptContext } from '../../src/session/paperFormat';
-import { MODEL_DIR } from '../helpers/model';
+import { MODEL_DIR, openDecoder } from '../helpers/model';
 
 const engine = new LocalEngine();
 before(() => engine.load({ modelDir: MODEL_DIR }));
@@ -139,4 +139,49 @@ test('requests before a model is loaded fail clearly', async () => {
   const fresh = new LocalEngine();
   await assert.rejects(fresh.generate(request({})), (e: EngineError) => e.code === 'model-not-loaded');
   assert.deepEqual(await fresh.tokenize('x'), [87]); // tokenizing needs no model
+});
+
+test('meanLogprob: the mean log-softmax of the generated tokens, as a forward pass over the whole text gives it', async () => {
+  const r = await engine.generate(request({ temperature: 0, maxNewTokens: 16 }));
+  assert.equal(r.ids.length, 16);
+  const prefix = await engine.tokenize(context.header + context.turns.join('') + context.prompt);
+  assert.equal(prefix.length, r.promptTokens);
+  // Computed independently: one pass over prompt + completion, no cache, the published fp32 graph.
+  const decoder = await openDecoder('model');
+  try {
+    const all = [...prefix, ...r.ids];
+    const { logits } = await decoder.forward(all.slice(0, -1), decoder.emptyPast());
+    const width = logits.length / (all.length - 1);
+    let sum = 0;
+    for (let j = 0; j < r.ids.length; j++) {
+      const row = logits.subarray((prefix.length - 1 + j) * width, (prefix.length + j) * width).subarray(0, TOKENIZER_VOCAB_SIZE);
+      let max = -Infinity;
+      for (const v of row) max = Math.max(max, v);
+      let z = 0;
+      for (const v of row) z += Math.exp(v - max);
+      sum += row[r.ids[j]] - max - Math.log(z);
+    }
+    assert.ok(Math.abs(r.meanLogprob! - sum / r.ids.length) < 1e-4, `${r.meanLogprob} vs ${sum / r.ids.length}`);
+  } finally {
+    await decoder.dispose();
+  }
+  // And as the engine's perplexity scores a completion given the prompt: minus the mean surprisal. Compared on a
+  // completion whose text re-tokenizes to the same ids (so both score the same tokens): the greedy one does not
+  // (its first tokens merge with the prompt's newline), so the first seed whose sample does (deterministic).
+  const promptText = context.header + context.prompt;
+  const tokenizer = engine.tokenizerInstance;
+  const sameIds = (ids: readonly number[]): boolean => JSON.stringify(tokenizer.encode(promptText + tokenizer.decode(ids))) === JSON.stringify([...prefix, ...ids]);
+  let sample: GenerateResult | undefined;
+  for (let seed = 0; seed < 100 && !sample; seed++) {
+    const s = await engine.generate(request({ temperature: 1, topP: 1, seed, maxNewTokens: 6 }));
+    if (s.ids.length === 6 && sameIds(s.ids)) sample = s;
+  }
+  assert.ok(sample, 'no sample re-tokenizes to its own ids');
+  const scored = await engine.perplexity({ context: { header: promptText, turns: [], prompt: sample.text } });
+  assert.equal(scored.tokens.length, 6);
+  const meanSurprisal = scored.tokens.reduce((a, t) => a + t.surprisal, 0) / 6;
+  assert.ok(Math.abs(sample.meanLogprob! + meanSurprisal) < 1e-4, `${sample.meanLogprob} vs ${-meanSurprisal}`);
+
+  const nothing = await engine.generate(request({ maxNewTokens: 1, temperature: 0 }), { signal: AbortSignal.abort() });
+  assert.equal(nothing.meanLogprob, undefined);
 });

@@ -1,7 +1,7 @@
 // The generation pieces on synthetic logits: processors, sampler, stopping criteria and the loop over a script.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { generate, type GenerationPipeline, type LogitsSource } from '../../src/engine/generation/generate';
+import { generate, logprobOf, type GenerationPipeline, type LogitsSource } from '../../src/engine/generation/generate';
 import { createLogitsProcessors, NucleusFinder, Temperature, TopP, VocabularyMask } from '../../src/engine/generation/logitsProcessors';
 import { createSampler, GreedySampler, MultinomialSampler, SeededRandom } from '../../src/engine/generation/sampler';
 import * as stop from '../../src/engine/generation/stoppingCriteria';
@@ -303,4 +303,71 @@ test('cancellation: before the first token nothing is read; a cancel arriving be
   assert.equal(s.stopReason, 'cancelled');
   assert.deepEqual(s.ids, [4, 4]);
   assert.deepEqual(source.stepped, [4, 4]);
+});
+
+/** ln softmax(row[0..V))[id] in float64, two passes: the reference for the loop's one-pass value. */
+function refLogprob(row: Float32Array, id: number): number {
+  const n = Math.min(row.length, V);
+  let max = -Infinity;
+  for (let i = 0; i < n; i++) max = Math.max(max, row[i]);
+  let sum = 0;
+  for (let i = 0; i < n; i++) sum += Math.exp(row[i] - max);
+  return row[id] - max - Math.log(sum);
+}
+
+/** Seeded random rows of logits (51200 wide, so the padded ids are there too), each read kept. */
+class RandomRowsSource implements LogitsSource {
+  readonly rows: Float32Array[] = [];
+  private readonly random = new SeededRandom(99);
+  private current: Float32Array | undefined;
+  get nextLogits(): Float32Array {
+    if (!this.current) {
+      this.current = Float32Array.from({ length: 51200 }, () => (this.random.next() - 0.5) * 12);
+      this.current[EOS_ID] = -50; // never sampled, so the budget ends the loop
+      this.rows.push(this.current);
+    }
+    return this.current;
+  }
+  get length(): number {
+    return 3 + this.rows.length;
+  }
+  async step(): Promise<void> {
+    this.current = undefined;
+  }
+}
+
+test('meanLogprob: the mean of the kept tokens\' log-softmax under the raw logits, not the tempered ones', async () => {
+  const source = new RandomRowsSource();
+  const sampled: GenerationPipeline = {
+    ...pipeline({ maxNewTokens: 12 }),
+    processors: createLogitsProcessors({ temperature: 0.5, topP: 0.9 }),
+    sampler: createSampler({ temperature: 0.5 }, new SeededRandom(7)),
+  };
+  const r = await generate(source, sampled);
+  assert.equal(r.ids.length, 12);
+  assert.equal(source.rows.length, 12);
+  const want = r.ids.reduce((sum, id, k) => sum + refLogprob(source.rows[k], id), 0) / r.ids.length;
+  assert.ok(Math.abs(r.meanLogprob! - want) < 1e-9, `${r.meanLogprob} vs ${want}`);
+  const tempered = r.ids.reduce((sum, id, k) => sum + refLogprob(new Temperature(0.5).process(source.rows[k]).slice(), id), 0) / r.ids.length;
+  assert.ok(Math.abs(want - tempered) > 0.1, 'the test tells the raw distribution from the tempered one');
+
+  // Greedy on the script: each chosen token has logit 10 among V - 1 zeros (the padded 20 is outside the vocabulary).
+  const scripted = await generate(new ScriptedSource([1, 2, EOS_ID]), pipeline({}));
+  assert.deepEqual(scripted.ids, [1, 2]); // EOS, selected but not kept, does not count
+  assert.ok(Math.abs(scripted.meanLogprob! - (10 - Math.log(Math.exp(10) + V - 1))) < 1e-9);
+  // No token kept: no mean.
+  const none = await generate(new ScriptedSource([EOS_ID]), pipeline({}));
+  assert.deepEqual([none.ids, none.meanLogprob, 'meanLogprob' in none], [[], undefined, false]);
+});
+
+test('logprobOf (one pass) equals the two-pass log-softmax, also for huge and spread logits', () => {
+  const random = new SeededRandom(5);
+  for (const scale of [1, 100, 1e4]) {
+    const row = Float32Array.from({ length: 51200 }, () => (random.next() - 0.5) * scale);
+    for (const id of [0, 17, 30000, V - 1]) {
+      const want = refLogprob(row, id);
+      assert.ok(Math.abs(logprobOf(row, id) - want) < 1e-9 * Math.max(1, Math.abs(want)), `scale ${scale} id ${id}`);
+    }
+  }
+  assert.equal(logprobOf(Float32Array.from([3]), 0), 0);
 });

@@ -33,6 +33,8 @@ test('the worker gives the same results as the in-process engine, streamed', asy
   await local.dispose();
   assert.deepEqual(remote.ids, inProcess.ids);
   assert.equal(remote.text, inProcess.text);
+  assert.ok(typeof remote.meanLogprob === 'number', 'meanLogprob crosses the worker (JSON)');
+  assert.equal(remote.meanLogprob, inProcess.meanLogprob);
   assert.equal(deltas.join(''), remote.text);
   assert.ok(deltas.length > 1);
   const remotePpl = await client.perplexity({ context: request.context });

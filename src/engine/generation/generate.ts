@@ -1,6 +1,6 @@
 // The decode loop: logits -> processors -> sampler -> stopping criteria -> streamed text -> next step.
 import type { StopReason, TokenId } from '../../protocol/engine';
-import { StreamingDecoder, type CodeGenTokenizer } from '../tokenizer';
+import { StreamingDecoder, TOKENIZER_VOCAB_SIZE, type CodeGenTokenizer } from '../tokenizer';
 import type { GenerationConfig } from './config';
 import { createLogitsProcessors, type LogitsProcessor } from './logitsProcessors';
 import { createSampler, SeededRandom, type Sampler } from './sampler';
@@ -42,6 +42,11 @@ export interface GenerationOutput {
   /** Kept tokens (EOS excluded). */
   readonly ids: readonly TokenId[];
   readonly stopReason: StopReason;
+  /**
+   * The mean over `ids` of ln p(token | before) under the model's raw distribution (the log-softmax of the raw
+   * logits over the tokenizer's vocabulary, before temperature and top-p); undefined when no token was kept.
+   */
+  readonly meanLogprob?: number;
   /** performance.now() right after the first token was chosen, or at the loop's start if none was. */
   readonly firstTokenAt: number;
 }
@@ -59,12 +64,15 @@ export async function generate(source: LogitsSource, pipeline: GenerationPipelin
   const state = (token: TokenId): GenerationState => ({ ids, token, contextLength: source.length });
   let firstTokenAt = performance.now();
   let stopReason: StopReason | undefined;
+  let logprobSum = 0;
 
   while (true) {
     if ((stopReason = stopping.check('before-select', state(-1)))) break;
-    const id = sampler.select(processors.process(source.nextLogits));
+    const row = source.nextLogits;
+    const id = sampler.select(processors.process(row));
     if (ids.length === 0) firstTokenAt = performance.now();
     if ((stopReason = stopping.check('selected', state(id)))) break;
+    logprobSum += logprobOf(row, id);
     ids.push(id);
     emit(stopper.push(decoder.push(id)));
     if ((stopReason = stopping.check('kept', state(id)))) break;
@@ -73,7 +81,28 @@ export async function generate(source: LogitsSource, pipeline: GenerationPipelin
   }
   emit(stopper.push(decoder.flush()));
   emit(stopper.finish());
-  return { text: stopper.text, rawText: stopper.rawText, ids, stopReason, firstTokenAt };
+  const meanLogprob = ids.length > 0 ? logprobSum / ids.length : undefined;
+  return { text: stopper.text, rawText: stopper.rawText, ids, stopReason, ...(meanLogprob !== undefined ? { meanLogprob } : {}), firstTokenAt };
+}
+
+/**
+ * ln p(id) under a row of raw logits, normalised over the tokenizer's vocabulary (as the prompt's surprisals are):
+ * one pass, an online log-sum-exp (the running sum rescaled whenever the maximum grows).
+ */
+export function logprobOf(row: Float32Array, id: TokenId): number {
+  const n = Math.min(row.length, TOKENIZER_VOCAB_SIZE);
+  let max = -Infinity;
+  let sum = 0;
+  for (let i = 0; i < n; i++) {
+    const v = row[i];
+    if (v > max) {
+      sum = sum * Math.exp(max - v) + 1;
+      max = v;
+    } else {
+      sum += Math.exp(v - max);
+    }
+  }
+  return row[id] - max - Math.log(sum);
 }
 
 /** The engine's pipeline for one request. */

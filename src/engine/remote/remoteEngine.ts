@@ -115,6 +115,7 @@ export class RemoteEngine implements Engine {
       text: streamed.text,
       rawText: streamed.rawText,
       ids,
+      // No meanLogprob: the stream asks for no token log-probabilities (and not every server gives them).
       stopReason: streamed.finish === 'length' && fitted.ids.length + ids.length >= served.nPositions ? 'context-full' : streamed.stopReason,
       seed: config.seed,
       prompt: await scoring,
