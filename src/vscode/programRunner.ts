@@ -17,6 +17,8 @@ const DONT_RUN = "Don't Run";
 
 export class SandboxProgramRunner implements ProgramPort {
   private sandbox: { readonly python: string | undefined; readonly options: Promise<Omit<SandboxOptions, 'timeoutS'>> } | undefined;
+  /** The consent dialog on screen: runs asked for meanwhile wait for the same answer (one dialog, not one each). */
+  private asking: Promise<boolean> | undefined;
 
   constructor(private readonly state: vscode.Memento) {}
 
@@ -25,7 +27,8 @@ export class SandboxProgramRunner implements ProgramPort {
     if (consent !== 'yes') {
       // An automatic run asks once; after a "no" only Run Program asks again.
       if (!asked && consent === 'no') return undefined;
-      if (!(await this.askConsent())) {
+      this.asking ??= this.askConsent().finally(() => (this.asking = undefined));
+      if (!(await this.asking)) {
         return asked ? { status: 'not-run', error: 'Not run: running model-written programs is declined for this workspace (Run Program asks again).' } : undefined;
       }
     }
