@@ -126,7 +126,7 @@ export class LocalEngine implements Engine {
     });
     const prompt = sync ? this.promptScore(model, fitted, request.context.prompt) : { perplexity: NaN, tokens: [] };
 
-    const pipeline = createGenerationPipeline(config, { tokenizer: this.tokenizer, nPositions: model.config.nPositions, signal, onDelta });
+    const pipeline = createGenerationPipeline(config, { tokenizer: this.tokenizer, nPositions: model.config.nPositions, signal, onDelta, scoreTokens: request.scoreTokens });
     const { text, rawText, ids, stopReason, meanLogprob, firstTokenAt } = sync
       ? await generate(cache, pipeline)
       : { text: '', rawText: '', ids: [], stopReason: 'cancelled' as const, meanLogprob: undefined, firstTokenAt: performance.now() };

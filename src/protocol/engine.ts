@@ -116,6 +116,11 @@ export interface GenerateRequest extends SamplingOptions {
   readonly maxNewTokens?: number;
   /** Default `turn`. */
   readonly stop?: StopMode;
+  /**
+   * Report the completion's meanLogprob (ranking candidates needs it). Off by default: it costs one more pass over
+   * the vocabulary's logits at every decode step (about 1 ms here), which plain generation does not need.
+   */
+  readonly scoreTokens?: boolean;
 }
 
 export interface TokenSurprisal {
@@ -180,7 +185,8 @@ export interface GenerateResult extends ContextReport {
   /**
    * The mean over `ids` of ln p(token | everything before it), in nats, under the model's raw distribution (the
    * log-softmax of its logits over the tokenizer's vocabulary, before temperature and top-p): the candidates'
-   * ranking key. Undefined when no token was generated, and from a completions server (RemoteEngine).
+   * ranking key. Only when the request asked for it (scoreTokens); undefined when no token was generated, and from
+   * a completions server (RemoteEngine).
    */
   readonly meanLogprob?: number;
   readonly seed: number;

@@ -53,7 +53,7 @@ export async function sampleCandidates(
   const results: GenerateResult[] = [];
   for (let k = 0; k < n; k++) {
     if (callbacks.signal?.aborted) break;
-    results.push(await engine.generate({ ...request, seed: seedOf(k) }, callbacks));
+    results.push(await engine.generate({ ...request, seed: seedOf(k), scoreTokens: true }, callbacks));
   }
   return results;
 }

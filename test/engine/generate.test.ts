@@ -142,8 +142,9 @@ test('requests before a model is loaded fail clearly', async () => {
 });
 
 test('meanLogprob: the mean log-softmax of the generated tokens, as a forward pass over the whole text gives it', async () => {
-  const r = await engine.generate(request({ temperature: 0, maxNewTokens: 16 }));
+  const r = await engine.generate(request({ temperature: 0, maxNewTokens: 16, scoreTokens: true }));
   assert.equal(r.ids.length, 16);
+  assert.equal((await engine.generate(request({ temperature: 0, maxNewTokens: 16 }))).meanLogprob, undefined, 'only when asked for');
   const prefix = await engine.tokenize(context.header + context.turns.join('') + context.prompt);
   assert.equal(prefix.length, r.promptTokens);
   // Computed independently: one pass over prompt + completion, no cache, the published fp32 graph.
@@ -173,7 +174,7 @@ test('meanLogprob: the mean log-softmax of the generated tokens, as a forward pa
   const sameIds = (ids: readonly number[]): boolean => JSON.stringify(tokenizer.encode(promptText + tokenizer.decode(ids))) === JSON.stringify([...prefix, ...ids]);
   let sample: GenerateResult | undefined;
   for (let seed = 0; seed < 100 && !sample; seed++) {
-    const s = await engine.generate(request({ temperature: 1, topP: 1, seed, maxNewTokens: 6 }));
+    const s = await engine.generate(request({ temperature: 1, topP: 1, seed, maxNewTokens: 6, scoreTokens: true }));
     if (s.ids.length === 6 && sameIds(s.ids)) sample = s;
   }
   assert.ok(sample, 'no sample re-tokenizes to its own ids');
@@ -182,6 +183,6 @@ test('meanLogprob: the mean log-softmax of the generated tokens, as a forward pa
   const meanSurprisal = scored.tokens.reduce((a, t) => a + t.surprisal, 0) / 6;
   assert.ok(Math.abs(sample.meanLogprob! + meanSurprisal) < 1e-4, `${sample.meanLogprob} vs ${-meanSurprisal}`);
 
-  const nothing = await engine.generate(request({ maxNewTokens: 1, temperature: 0 }), { signal: AbortSignal.abort() });
+  const nothing = await engine.generate(request({ maxNewTokens: 1, temperature: 0, scoreTokens: true }), { signal: AbortSignal.abort() });
   assert.equal(nothing.meanLogprob, undefined);
 });

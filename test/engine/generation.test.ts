@@ -249,6 +249,7 @@ function pipeline(o: { stop?: StopMode; maxNewTokens?: number; nPositions?: numb
     decoder: { push: (id) => TEXT[id] ?? 'z', flush: () => '' },
     stopper,
     onDelta: (d) => deltas.push(d),
+    scoreTokens: true,
   };
 }
 
@@ -355,6 +356,9 @@ test('meanLogprob: the mean of the kept tokens\' log-softmax under the raw logit
   const scripted = await generate(new ScriptedSource([1, 2, EOS_ID]), pipeline({}));
   assert.deepEqual(scripted.ids, [1, 2]); // EOS, selected but not kept, does not count
   assert.ok(Math.abs(scripted.meanLogprob! - (10 - Math.log(Math.exp(10) + V - 1))) < 1e-9);
+  // Not asked for: not computed.
+  const unasked = await generate(new ScriptedSource([1, 2, EOS_ID]), { ...pipeline({}), scoreTokens: false });
+  assert.deepEqual([unasked.ids, 'meanLogprob' in unasked], [[1, 2], false]);
   // No token kept: no mean.
   const none = await generate(new ScriptedSource([EOS_ID]), pipeline({}));
   assert.deepEqual([none.ids, none.meanLogprob, 'meanLogprob' in none], [[], undefined, false]);

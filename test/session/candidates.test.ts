@@ -116,7 +116,7 @@ test('sampleCandidates: n samples of one context with seeds base, base + 1, ...;
     assert.ok(r.timings.prefillTokens <= 1);
   }
   // The same seed reproduces a candidate.
-  const again = await engine.generate({ context, temperature: 0.8, topP: 0.95, maxNewTokens: 12, seed: 42 });
+  const again = await engine.generate({ context, temperature: 0.8, topP: 0.95, maxNewTokens: 12, seed: 42, scoreTokens: true });
   assert.deepEqual(again.ids, results[2].ids);
   assert.equal(again.meanLogprob, results[2].meanLogprob);
 

@@ -18,6 +18,7 @@ const request: GenerateRequest = {
   seed: 11,
   maxNewTokens: 20,
   stop: 'none',
+  scoreTokens: true,
 };
 
 test('the worker gives the same results as the in-process engine, streamed', async () => {

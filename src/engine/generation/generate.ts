@@ -32,6 +32,8 @@ export interface GenerationPipeline {
   readonly stopper: TurnStopper;
   /** Called with each non-empty piece of text as it may be shown. */
   readonly onDelta?: (delta: string) => void;
+  /** Whether to compute meanLogprob (one more pass over each row of logits). */
+  readonly scoreTokens?: boolean;
 }
 
 export interface GenerationOutput {
@@ -56,7 +58,7 @@ const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmedi
 
 /** Generates from `source` until a stopping criterion fires; step() is never called after that. */
 export async function generate(source: LogitsSource, pipeline: GenerationPipeline): Promise<GenerationOutput> {
-  const { processors, sampler, stopping, decoder, stopper, onDelta } = pipeline;
+  const { processors, sampler, stopping, decoder, stopper, onDelta, scoreTokens } = pipeline;
   const emit = (delta: string): void => {
     if (delta) onDelta?.(delta);
   };
@@ -72,7 +74,7 @@ export async function generate(source: LogitsSource, pipeline: GenerationPipelin
     const id = sampler.select(processors.process(row));
     if (ids.length === 0) firstTokenAt = performance.now();
     if ((stopReason = stopping.check('selected', state(id)))) break;
-    logprobSum += logprobOf(row, id);
+    if (scoreTokens) logprobSum += logprobOf(row, id);
     ids.push(id);
     emit(stopper.push(decoder.push(id)));
     if ((stopReason = stopping.check('kept', state(id)))) break;
@@ -81,7 +83,7 @@ export async function generate(source: LogitsSource, pipeline: GenerationPipelin
   }
   emit(stopper.push(decoder.flush()));
   emit(stopper.finish());
-  const meanLogprob = ids.length > 0 ? logprobSum / ids.length : undefined;
+  const meanLogprob = scoreTokens && ids.length > 0 ? logprobSum / ids.length : undefined;
   return { text: stopper.text, rawText: stopper.rawText, ids, stopReason, ...(meanLogprob !== undefined ? { meanLogprob } : {}), firstTokenAt };
 }
 
@@ -108,7 +110,13 @@ export function logprobOf(row: Float32Array, id: TokenId): number {
 /** The engine's pipeline for one request. */
 export function createGenerationPipeline(
   config: GenerationConfig,
-  options: { readonly tokenizer: CodeGenTokenizer; readonly nPositions: number; readonly signal?: AbortSignal; readonly onDelta?: (delta: string) => void },
+  options: {
+    readonly tokenizer: CodeGenTokenizer;
+    readonly nPositions: number;
+    readonly signal?: AbortSignal;
+    readonly onDelta?: (delta: string) => void;
+    readonly scoreTokens?: boolean;
+  },
 ): GenerationPipeline {
   const stopper = new TurnStopper(config.stop);
   return {
@@ -118,5 +126,6 @@ export function createGenerationPipeline(
     decoder: new StreamingDecoder(options.tokenizer),
     stopper,
     onDelta: options.onDelta,
+    scoreTokens: options.scoreTokens,
   };
 }
