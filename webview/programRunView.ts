@@ -1,6 +1,6 @@
 // The run of the program so far under a turn: running, then what it printed, and an exception with its line and
 // the turn that wrote that line, or why it could not run. All text through text nodes (dom.ts).
-import type { ProgramRunView } from '../src/protocol/webview';
+import { programRunPlace, type ProgramRunView } from '../src/protocol/webview';
 import { assertNever } from './assert';
 import { el, icon } from './dom';
 
@@ -11,10 +11,8 @@ function heading(run: ProgramRunView): { readonly icon: string; readonly text: s
       return { icon: 'loading', text: 'Running the program…' };
     case 'ran':
       return { icon: 'pass', text: run.output === '' ? 'The program ran (it printed nothing)' : 'The program ran' };
-    case 'raised': {
-      const where = run.line === undefined ? '' : ` at line ${run.line}${run.writtenByTurn === undefined ? '' : ` (turn ${run.writtenByTurn})`}`;
-      return { icon: 'error', text: `The program raised${where}` };
-    }
+    case 'raised':
+      return { icon: 'error', text: `The program raised${programRunPlace(run)}` };
     case 'timed-out':
       return { icon: 'watch', text: 'The program timed out' };
     case 'not-run':

@@ -3,7 +3,7 @@
 import { outcomeOf } from '../eval/programOutcome';
 import { detectIsolation, harnessPath, runProgram, type SandboxOptions } from '../eval/sandbox';
 import { findPython } from '../eval/python';
-import type { ProgramRunView } from '../protocol/webview';
+import { programRunPlace, type ProgramRunView } from '../protocol/webview';
 import { assembleProgram } from '../session/paperFormat';
 import type { CompletedTurn } from '../session/multiTurn';
 import { runView } from '../session/programRuns';
@@ -35,8 +35,7 @@ export async function sessionRunner(python: string | undefined, timeoutS: number
 
 /** One line (and what it printed) for the terminal. */
 export function describeRun(run: ProgramRunView): string {
-  const where = run.line === undefined ? '' : ` at line ${run.line}${run.writtenByTurn === undefined ? '' : ` (turn ${run.writtenByTurn})`}`;
-  const head = run.status === 'ran' ? 'ran' : run.status === 'raised' ? `raised${where}` : run.status === 'timed-out' ? 'timed out' : 'not run';
+  const head = run.status === 'ran' ? 'ran' : run.status === 'raised' ? `raised${programRunPlace(run)}` : run.status === 'timed-out' ? 'timed out' : 'not run';
   const output = run.output === '' ? '' : `\n${run.output.replace(/\n?$/, '\n')}`;
   return `[run: ${head}${run.error ? `: ${run.error}` : ''}]${output}`;
 }

@@ -62,6 +62,12 @@ export interface ProgramRunView {
   readonly writtenByTurn?: number;
 }
 
+/** Where a raised run's exception is, as the panel and the CLI say it: ` at line 9 (turn 2)`; '' when unknown. */
+export function programRunPlace(run: ProgramRunView): string {
+  if (run.line === undefined) return '';
+  return ` at line ${run.line}${run.writtenByTurn === undefined ? '' : ` (turn ${run.writtenByTurn})`}`;
+}
+
 export interface TurnView {
   readonly id: string;
   readonly prompt: string;

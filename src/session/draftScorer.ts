@@ -4,18 +4,13 @@
 import { toEngineError } from '../protocol/errors';
 import type { Rewording } from '../protocol/webview';
 import { draftPerplexityView } from './perplexityView';
-import type { EditorPort, FlowSettings, LogPort, ModelPort, PanelPort } from './ports';
-import { RewordingScorer } from './rewordingScorer';
+import type { FlowSettings } from './ports';
+import { RewordingScorer, type RewordingScorerDeps } from './rewordingScorer';
 
-export interface DraftScorerDeps {
-  readonly model: ModelPort;
-  readonly editor: Pick<EditorPort, 'context'>;
-  readonly log: LogPort;
+/** The rewording scorer's (the model, the editor's context, the log, the panel, whether a turn has the engine), and: */
+export interface DraftScorerDeps extends RewordingScorerDeps {
   readonly settings: () => FlowSettings;
-  readonly panel: () => PanelPort;
   readonly debounceMs: number;
-  /** Whether the engine is busy with a turn (the draft is then not scored). */
-  readonly busy: () => boolean;
   /** After a draft was scored (or its scoring ended): the flow saves the draft then. */
   readonly onScored: () => void;
 }

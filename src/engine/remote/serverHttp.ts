@@ -139,8 +139,7 @@ export class ServerHttp {
 
   /** The server was reached and answered, then the connection broke (it stopped, crashed, or a proxy cut it). */
   private lostMidStream(err: unknown): EngineError {
-    const cause = (err as { cause?: { code?: string; message?: string } })?.cause;
-    const reason = cause?.code ?? cause?.message ?? (err as Error)?.message ?? String(err);
+    const reason = networkReason(err);
     return new EngineError('server-unreachable', `The server ${this.base} closed the connection in the middle of a completion (${reason}). Check that it is still running; Retry runs the turn again.`);
   }
 
@@ -148,10 +147,15 @@ export class ServerHttp {
   private failure(err: unknown, signal: AbortSignal | undefined): EngineError {
     if (signal?.aborted) return new EngineError('cancelled', 'Cancelled.');
     if (err instanceof EngineError) return err;
-    const cause = (err as { cause?: { code?: string; message?: string } })?.cause;
-    const reason = cause?.code ?? cause?.message ?? (err as Error)?.message ?? String(err);
+    const reason = networkReason(err);
     return new EngineError('server-unreachable', `Cannot reach the server ${this.base} (${reason}). Check its URL and that it is running.`);
   }
+}
+
+/** What fetch's error says went wrong: its cause's code (ECONNREFUSED, UND_ERR_SOCKET), else a message. */
+function networkReason(err: unknown): string {
+  const cause = (err as { cause?: { code?: string; message?: string } })?.cause;
+  return cause?.code ?? cause?.message ?? (err as Error)?.message ?? String(err);
 }
 
 /** The base URL without a trailing slash; a bare host gets /v1 (where OpenAI-compatible servers put the API). */
