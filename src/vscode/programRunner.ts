@@ -1,12 +1,14 @@
 // Runs the program so far in the benchmarks' sandbox (src/eval/sandbox.ts: its own processes, time and memory
 // limits, a fresh temporary folder, no network where the machine allows it) with the benchmarks' Python
 // (codegenMt.python, else the first python3 that has numpy and pandas). Model-written code never runs in the
-// extension host, and never before the user has agreed, once per workspace, to it running on this machine.
+// extension host, and never before the user has agreed, once per workspace, to it running on this machine
+// (session/runConsent.ts asks; the answer is kept in workspaceState).
 import * as vscode from 'vscode';
 import { outcomeOf } from '../eval/programOutcome';
 import { runProgram, detectIsolation, harnessPath, type SandboxOptions } from '../eval/sandbox';
 import { findPython } from '../eval/python';
 import type { ProgramOutcome, ProgramPort } from '../session/ports';
+import { ConsentedRuns, type ConsentStore, type RunConsent } from '../session/runConsent';
 import { COMMAND } from './contributes';
 import { config, configuredPython, SETTING } from './settings';
 
@@ -15,23 +17,23 @@ export const RUN_CONSENT_KEY = 'codegenMt.programRuns';
 const RUN = 'Run';
 const DONT_RUN = "Don't Run";
 
-export class SandboxProgramRunner implements ProgramPort {
+export class SandboxProgramRunner {
   private sandbox: { readonly python: string | undefined; readonly options: Promise<Omit<SandboxOptions, 'timeoutS'>> } | undefined;
-  /** The consent dialog on screen: runs asked for meanwhile wait for the same answer (one dialog, not one each). */
-  private asking: Promise<boolean> | undefined;
+  /** What the flow runs programs with: the sandbox, behind the workspace's consent. */
+  readonly port: ProgramPort;
 
-  constructor(private readonly state: vscode.Memento) {}
+  constructor(private readonly state: vscode.Memento) {
+    const consent: ConsentStore = {
+      get: () => {
+        const value = this.state.get<string>(RUN_CONSENT_KEY);
+        return value === 'yes' || value === 'no' ? value : undefined;
+      },
+      set: (value) => this.setConsent(value),
+    };
+    this.port = new ConsentedRuns({ consent, ask: () => this.askConsent(), runAgreed: (program, signal) => this.runInSandbox(program, signal) });
+  }
 
-  async run(program: string, { signal, asked }: { signal: AbortSignal; asked: boolean }): Promise<ProgramOutcome | undefined> {
-    const consent = this.state.get<string>(RUN_CONSENT_KEY);
-    if (consent !== 'yes') {
-      // An automatic run asks once; after a "no" only Run Program asks again.
-      if (!asked && consent === 'no') return undefined;
-      this.asking ??= this.askConsent().finally(() => (this.asking = undefined));
-      if (!(await this.asking)) {
-        return asked ? { status: 'not-run', error: 'Not run: running model-written programs is declined for this workspace (Run Program asks again).' } : undefined;
-      }
-    }
+  private async runInSandbox(program: string, signal: AbortSignal): Promise<ProgramOutcome> {
     let options: SandboxOptions;
     try {
       options = { ...(await this.sandboxOptions()), timeoutS: runTimeoutSeconds() };
@@ -43,7 +45,7 @@ export class SandboxProgramRunner implements ProgramPort {
     return outcomeOf(result, options);
   }
 
-  setConsent(consent: 'yes' | 'no'): Thenable<void> {
+  setConsent(consent: RunConsent): Thenable<void> {
     return this.state.update(RUN_CONSENT_KEY, consent);
   }
 
@@ -67,7 +69,6 @@ export class SandboxProgramRunner implements ProgramPort {
       RUN,
       DONT_RUN,
     );
-    await this.setConsent(choice === RUN ? 'yes' : 'no');
     return choice === RUN;
   }
 

@@ -157,7 +157,7 @@ function registerSessionCommands(flow: TurnFlow, store: SessionStore): vscode.Di
 export function registerSessions(context: vscode.ExtensionContext, deps: SessionDeps, panel: PanelPort): TurnFlow {
   const runner = new SandboxProgramRunner(context.workspaceState);
   const flow = new TurnFlow({
-    program: runner,
+    program: runner.port,
     model: deps.model,
     editor: deps.target,
     hints: hintPort(deps.hints),
