@@ -2,9 +2,10 @@
 // its surprising words (rewordingMenu.ts), Submit, the draft that "Try again" or a rewording replaced (offered
 // back), and the keyboard help that screen readers read with the input.
 import type { VscodeTextarea } from '@vscode-elements/elements/dist/vscode-textarea/vscode-textarea.js';
-import type { FromWebview, PromptPerplexityView, SurprisingWord, TurnView } from '../src/protocol/webview';
+import { MAX_CANDIDATES, type FromWebview, type PromptPerplexityView, type SurprisingWord, type TurnView } from '../src/protocol/webview';
 import type { Announcer } from './announcer';
 import { makeButton } from './buttons';
+import { CandidatesPerTurnControl } from './candidateView';
 import { clear, el, icon } from './dom';
 import { ellipsis } from './format';
 import { KEY_ACCEPT, KEY_REJECT, KEY_STOP } from './keyboard';
@@ -31,6 +32,7 @@ export class Composer {
   private readonly replacedNotice = el('div', { className: 'replaced-notice' });
   private draftTimer: number | undefined;
   private readonly rewordings: RewordingMenus;
+  private readonly candidatesPerTurn: CandidatesPerTurnControl;
 
   constructor(
     private readonly store: PanelStore,
@@ -44,10 +46,11 @@ export class Composer {
       title: 'Generate code for this step (Enter; Shift+Enter for a new line)',
       onClick: () => this.submit(),
     });
+    this.candidatesPerTurn = new CandidatesPerTurnControl(MAX_CANDIDATES, post);
     this.element = el('footer', { className: 'composer' }, [
       this.input,
       this.replacedNotice,
-      el('div', { className: 'composer-row' }, [this.draftPerplexity, submitButton]),
+      el('div', { className: 'composer-row' }, [this.draftPerplexity, this.candidatesPerTurn.element, submitButton]),
       keyboardHelp(),
     ]);
     this.input.addEventListener('input', () => this.onInput());
@@ -82,6 +85,11 @@ export class Composer {
   /** The host's perplexities of rewordings of a draft (shown in the open rewording menu). */
   showRewordingScores(draft: string, scores: readonly { readonly id: string; readonly perplexity: number }[]): void {
     this.rewordings.showScores(draft, scores);
+  }
+
+  /** Shows the host's number of candidates per turn. */
+  renderCandidatesPerTurn(): void {
+    this.candidatesPerTurn.render(this.store.candidatesPerTurn);
   }
 
   /** Puts a rejected turn's prompt back in the input; the draft it replaces is offered back. */

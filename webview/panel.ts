@@ -6,6 +6,7 @@
 import type { FromWebview, PanelState, ToWebview, TurnView } from '../src/protocol/webview';
 import { Announcer, modelAnnouncement, turnAnnouncement } from './announcer';
 import { assertNever } from './assert';
+import { candidatesAnnouncement } from './candidateView';
 import { Composer } from './composer';
 import { Keyboard } from './keyboard';
 import { ModelStatus } from './modelStatus';
@@ -85,6 +86,10 @@ export class Panel {
       case 'sessions':
         if (this.store.setSessions(message.sessions)) this.sessionBar.render();
         break;
+      case 'candidatesPerTurn':
+        this.store.setCandidatesPerTurn(message.count);
+        this.composer.renderCandidatesPerTurn();
+        break;
       case 'focusInput':
         this.composer.focus();
         break;
@@ -100,17 +105,19 @@ export class Panel {
     this.modelStatus.render();
     this.sessionBar.render();
     this.composer.afterInit(hostDraft);
+    this.composer.renderCandidatesPerTurn();
     if (firstRender) this.scroller.restoreOrBottom();
     else this.scroller.toBottom();
   }
 
   private onTurn(turn: TurnView): void {
     const stick = this.scroller.isNearBottom();
-    const runBefore = this.store.findTurn(turn.id)?.run;
+    const before = this.store.findTurn(turn.id);
     const put = this.store.putTurn(turn);
     if (!put) return;
     this.turnList.renderChanged(turn);
-    const words = turnAnnouncement(turn, put.previous) ?? runAnnouncement(runBefore, turn.run);
+    const words =
+      turnAnnouncement(turn, put.previous) ?? runAnnouncement(before?.run, turn.run) ?? candidatesAnnouncement(before?.candidates, turn.candidates);
     if (words) this.announcer.announce(words);
     if (stick || put.isNew) this.scroller.toBottom();
   }
@@ -124,10 +131,14 @@ export class Panel {
     if (stick) this.scroller.toBottom();
   }
 
-  /** Accepts a turn; an edited one with its edit, which stays open until the host confirms (a failed insert loses nothing). */
+  /**
+   * Accepts a turn: the candidate shown (if it has several), an edited one with its edit, which stays open until
+   * the host confirms (a failed insert loses nothing).
+   */
   private accept(turnId: string): void {
     const editing = this.store.editing?.turnId === turnId ? this.store.editing : null;
-    this.post(editing ? { type: 'accept', turnId, code: editing.code } : { type: 'accept', turnId });
+    const shown = this.store.findTurn(turnId)?.candidates?.shown;
+    this.post({ type: 'accept', turnId, ...(editing ? { code: editing.code } : {}), ...(shown !== undefined ? { candidate: shown } : {}) });
   }
 
   private turnActions(): TurnActions {

@@ -24,6 +24,7 @@ interface Panel {
   turns: TurnView[];
   sessions: readonly SessionSummary[];
   model: ModelStatusView;
+  candidatesPerTurn: number;
 }
 
 /** The last perplexity the host sent for the draft, and the draft it is for (answers for other text are stale). */
@@ -97,7 +98,8 @@ export class PanelStore {
    * the host's draft is taken on the first init with nothing saved here, or while the input is empty.
    */
   init(state: PanelState, inputValue: string): string | undefined {
-    this.panel = { sessionId: state.sessionId, turns: [...state.turns], sessions: state.sessions, model: state.model };
+    const { sessionId, sessions, model, candidatesPerTurn } = state;
+    this.panel = { sessionId, turns: [...state.turns], sessions, model, candidatesPerTurn };
     let draft: string | undefined;
     if (this.draftFromHost || inputValue === '') {
       this.draftFromHost = false;
@@ -143,8 +145,17 @@ export class PanelStore {
   setModel(model: ModelStatusView): ModelState | undefined {
     const before = this.panel?.model.state;
     if (this.panel) this.panel.model = model;
-    else this.panel = { sessionId: '', turns: [], sessions: [], model };
+    else this.panel = { sessionId: '', turns: [], sessions: [], model, candidatesPerTurn: 1 };
     return before;
+  }
+
+  /** Candidates sampled per turn (the host's setting). */
+  get candidatesPerTurn(): number {
+    return this.panel?.candidatesPerTurn ?? 1;
+  }
+
+  setCandidatesPerTurn(count: number): void {
+    if (this.panel) this.panel.candidatesPerTurn = count;
   }
 
   /** Sets the past sessions; false (and nothing changes) before the first init. */

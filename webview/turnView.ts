@@ -10,7 +10,9 @@ import { formatRate } from './format';
 import { renderPython } from './highlight';
 import { KEY_ACCEPT, KEY_REJECT, KEY_STOP } from './keyboard';
 import { perplexityChip } from './perplexity';
+import { candidatesElement } from './candidateView';
 import { programRunElement } from './programRunView';
+import { isActionable } from './store';
 import type { Editing } from './savedState';
 
 /** What the turn's buttons do. */
@@ -69,6 +71,9 @@ export function buildTurn(turn: TurnView, place: TurnPlace, actions: TurnActions
   const body = turnBody(turn, place, actions, reuseEditor);
   if (body.element) item.append(body.element);
   if (turn.state === 'failed') item.append(turnError(turn));
+  if (turn.candidates && isActionable(turn.state)) {
+    item.append(candidatesElement(turn, turn.candidates, place.number, actions.post, !place.editing));
+  }
   if (turn.run) item.append(programRunElement(turn.run));
 
   const status = turnStatus(turn, place);
@@ -146,7 +151,10 @@ function turnStatus(turn: TurnView, place: TurnPlace): HTMLElement {
   const status = el('div', { className: 'turn-status' });
   switch (turn.state) {
     case 'generating':
-      status.append(el('vscode-progress-ring', { className: 'ring-small', attrs: { 'aria-hidden': 'true' } }), el('span', { text: 'Generating…' }));
+      status.append(
+        el('vscode-progress-ring', { className: 'ring-small', attrs: { 'aria-hidden': 'true' } }),
+        el('span', { text: turn.sampling ? `Sampling candidate ${turn.sampling.candidate} of ${turn.sampling.of}…` : 'Generating…' }),
+      );
       break;
     case 'proposed':
       status.append(el('span', { text: place.editing ? 'Editing' : 'Ready to accept' }));

@@ -68,6 +68,31 @@ export function programRunPlace(run: ProgramRunView): string {
   return ` at line ${run.line}${run.writtenByTurn === undefined ? '' : ` (turn ${run.writtenByTurn})`}`;
 }
 
+/** One of a turn's candidates as the panel shows it. */
+export interface CandidateView {
+  /** 1 = the best: those whose run ended without error first, then by mean token log-probability. */
+  readonly rank: number;
+  /** Its run after the program so far: `running` while it runs; absent while it has not been run. */
+  readonly run?: ProgramRunStatus;
+  /** The run ended without error and printed nothing. */
+  readonly printedNothing?: boolean;
+  /** The exception it raised, or why it was not run. */
+  readonly error?: string;
+  readonly meanLogprob?: number;
+}
+
+/** A turn sampled as several candidates: which one is shown (its code is the turn's `code`), and all of them. */
+export interface CandidatesView {
+  /** Index in `list` (sampling order). */
+  readonly shown: number;
+  readonly list: readonly CandidateView[];
+  /** The runs that rank them are still going (the ranks may change). */
+  readonly ranking: boolean;
+}
+
+/** Most candidates one turn may have (the setting's and the panel's bound). */
+export const MAX_CANDIDATES = 8;
+
 export interface TurnView {
   readonly id: string;
   readonly prompt: string;
@@ -80,6 +105,10 @@ export interface TurnView {
   readonly tokensPerSecond?: number;
   /** The last run of the program with this turn in it (after it was accepted, or Run Program). */
   readonly run?: ProgramRunView;
+  /** Its candidates, when it was sampled as more than one. */
+  readonly candidates?: CandidatesView;
+  /** While it generates as several candidates: the one being sampled (1-based) and how many. */
+  readonly sampling?: { readonly candidate: number; readonly of: number };
 }
 
 export interface SessionSummary {
@@ -113,6 +142,8 @@ export interface PanelState {
   readonly sessions: readonly SessionSummary[];
   readonly model: ModelStatusView;
   readonly draft: string;
+  /** Candidates sampled per turn (codegenMt.candidatesPerTurn). */
+  readonly candidatesPerTurn: number;
 }
 
 export type ToWebview =
@@ -123,12 +154,16 @@ export type ToWebview =
   | { readonly type: 'rewordingScores'; readonly draft: string; readonly scores: readonly { readonly id: string; readonly perplexity: number }[] }
   | { readonly type: 'model'; readonly model: ModelStatusView }
   | { readonly type: 'sessions'; readonly sessions: readonly SessionSummary[] }
+  | { readonly type: 'candidatesPerTurn'; readonly count: number }
   | { readonly type: 'focusInput' };
 
 export type FromWebview =
   | { readonly type: 'ready' }
   | { readonly type: 'submit'; readonly prompt: string }
-  | { readonly type: 'accept'; readonly turnId: string; readonly code?: string }
+  /** `candidate`: the index of the candidate shown when the user accepted (the one taken). */
+  | { readonly type: 'accept'; readonly turnId: string; readonly code?: string; readonly candidate?: number }
+  | { readonly type: 'showCandidate'; readonly turnId: string; readonly candidate: number }
+  | { readonly type: 'setCandidatesPerTurn'; readonly count: number }
   | { readonly type: 'reject'; readonly turnId: string }
   | { readonly type: 'regenerate'; readonly turnId: string }
   | { readonly type: 'retry'; readonly turnId: string }
@@ -146,11 +181,13 @@ export type FromWebview =
 /** Longest prompt or code the host accepts from the webview (a generous bound against runaway messages). */
 export const MAX_TEXT_LENGTH = 100_000;
 
-type Shape = Record<string, 'string' | 'string?' | 'rewordings'>;
+type Shape = Record<string, 'string' | 'string?' | 'rewordings' | 'index' | 'index?' | 'count'>;
 const SHAPES: { readonly [K in FromWebview['type']]: Shape } = {
   ready: {},
   submit: { prompt: 'string' },
-  accept: { turnId: 'string', code: 'string?' },
+  accept: { turnId: 'string', code: 'string?', candidate: 'index?' },
+  showCandidate: { turnId: 'string', candidate: 'index' },
+  setCandidatesPerTurn: { count: 'count' },
   reject: { turnId: 'string' },
   regenerate: { turnId: 'string' },
   retry: { turnId: 'string' },
@@ -189,10 +226,18 @@ function parseMessage(data: unknown): FromWebview | undefined {
   for (const key of Reflect.ownKeys(data)) {
     if (key !== 'type' && (typeof key !== 'string' || !Object.prototype.hasOwnProperty.call(shape, key))) return undefined;
   }
-  const message: Record<string, string | Rewording[]> = { type };
+  const message: Record<string, string | number | Rewording[]> = { type };
   for (const [key, kind] of Object.entries(shape)) {
     const value = ownDataValue(data, key);
-    if (value === undefined && kind === 'string?') continue;
+    if (value === undefined && (kind === 'string?' || kind === 'index?')) continue;
+    if (kind === 'index' || kind === 'index?' || kind === 'count') {
+      // A candidate's index (0 to MAX_CANDIDATES - 1), or a number of candidates (1 to MAX_CANDIDATES).
+      const low = kind === 'count' ? 1 : 0;
+      const high = kind === 'count' ? MAX_CANDIDATES : MAX_CANDIDATES - 1;
+      if (typeof value !== 'number' || !Number.isInteger(value) || value < low || value > high) return undefined;
+      message[key] = value;
+      continue;
+    }
     if (kind === 'rewordings') {
       const rewordings = parseRewordings(value);
       if (!rewordings) return undefined;

@@ -93,6 +93,13 @@ export function buildInsertion(request: InsertionRequest): Insertion {
   return { text, promptLine, promptComment: formatPrompt(request.prompt).split('\n')[0] };
 }
 
+/** The document's text above the insertion point for `cursorOffset`, with `turn` inserted there if given. */
+export function programAt(text: string, cursorOffset: number, turn?: { prompt: string; code: string; promptAsComment: boolean }): string {
+  const point = insertionPoint(text, cursorOffset);
+  const above = text.slice(0, point.offset);
+  return turn ? above + buildInsertion({ above, indent: point.indent, ...turn }).text : above;
+}
+
 export function countNewlines(text: string): number {
   let n = 0;
   for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) n++;

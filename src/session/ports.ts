@@ -32,14 +32,24 @@ export interface InsertedTurn {
   readonly promptComment?: string;
 }
 
+/** A turn not yet inserted, as the editor would insert it. */
+export interface PendingTurn {
+  readonly prompt: string;
+  readonly code: string;
+  readonly promptAsComment: boolean;
+}
+
 /** The editor a session writes into. */
 export interface EditorPort {
   /** The context of a new turn for `prompt`: the target document's text above the insertion point, then it. */
   context(prompt: string): PromptContext;
   /** Inserts an accepted turn as one undoable edit; rejects (inserting nothing) if the editor refuses. */
   insert(prompt: string, code: string, promptAsComment: boolean): Promise<InsertedTurn>;
-  /** The program so far: the target document's text above the insertion point ('' if there is none). */
-  programText(): string;
+  /**
+   * The program so far: the target document's text above the insertion point ('' if there is none); with `turn`,
+   * the program as it would stand with that turn inserted there.
+   */
+  programText(turn?: PendingTurn): string;
 }
 
 /** How a run of the program so far ended, or why it could not run (no Python, a sandbox that cannot start). */
@@ -90,6 +100,8 @@ export interface FlowSettings {
   readonly insertPromptAsComment: boolean;
   /** Run the program so far after each accepted turn (once the user has agreed to runs). */
   readonly runAfterAccept?: boolean;
+  /** Candidates sampled per turn, ranked by running them (default 1). */
+  readonly candidatesPerTurn?: number;
 }
 
 /** Telling the user (VS Code: notifications) and the log. */

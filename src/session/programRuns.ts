@@ -4,13 +4,14 @@
 // business (the benchmarks' sandbox, with the user's consent).
 import type { ProgramRunView, TurnView } from '../protocol/webview';
 import { findCommentLines, promptCommentLine } from './hintLines';
-import type { EditorPort, FlowSettings, LogPort, ProgramOutcome, ProgramPort } from './ports';
+import type { EditorPort, FlowSettings, LogPort, NoticePort, ProgramOutcome, ProgramPort } from './ports';
 import type { TurnRecord } from './sessionFormat';
 
 export interface ProgramRunsDeps {
   readonly program?: ProgramPort;
   readonly editor: EditorPort;
   readonly log: LogPort;
+  readonly notice: NoticePort;
   readonly settings: () => FlowSettings;
   /** The session's turns now, oldest first. */
   readonly turns: () => readonly Readonly<TurnRecord>[];
@@ -35,9 +36,11 @@ export class ProgramRuns {
     if (this.deps.settings().runAfterAccept !== false) void this.run(turnId, false);
   }
 
-  /** Run Program: the program so far runs now, its result under `turnId` (the newest accepted turn). */
-  runNow(turnId: string): Promise<void> {
-    return this.run(turnId, true);
+  /** Run Program: the program so far runs now, its result under the newest accepted turn. */
+  async runNow(): Promise<void> {
+    const newest = [...this.deps.turns()].reverse().find((t) => t.state === 'accepted');
+    if (!newest) this.deps.notice.warn('Nothing to run yet: accept a turn first (Run Program runs the program above the cursor).');
+    else await this.run(newest.id, true);
   }
 
   /** Another session: the runs shown were this one's. */

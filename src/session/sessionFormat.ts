@@ -4,7 +4,8 @@
 //
 //   version 1  (until 2026-12): a turn's perplexity held the level of the thresholds of the day it was scored
 //   version 2  the perplexity is the score alone (number and most surprising words); the level is worked out from
-//              the user's thresholds whenever the turn is shown, so a changed threshold applies to old turns too
+//              the user's thresholds whenever the turn is shown, so a changed threshold applies to old turns too;
+//              a proposed turn may carry its candidates (optional fields: a reader without them drops them)
 
 export const SESSION_FORMAT_VERSION = 2;
 /** The index (index.json) lists sessions; its shape has not changed since version 1. */
@@ -25,6 +26,24 @@ export interface PromptScoreRecord {
   readonly surprising: readonly ScoredWord[];
 }
 
+/** How a candidate's run after the program so far ended (ProgramOutcome, as kept). */
+export interface CandidateRunRecord {
+  readonly status: 'ran' | 'raised' | 'timed-out' | 'not-run';
+  readonly output: string;
+  readonly error?: string;
+  readonly line?: number;
+}
+
+/** One of a turn's sampled candidates. */
+export interface CandidateRecord {
+  readonly code: string;
+  readonly seed?: number;
+  /** Mean log-probability of its tokens (the ranking's second key). */
+  readonly meanLogprob?: number;
+  /** Its run, once it has run. */
+  run?: CandidateRunRecord;
+}
+
 export interface TurnRecord {
   readonly id: string;
   readonly prompt: string;
@@ -36,6 +55,9 @@ export interface TurnRecord {
   tokensPerSecond?: number;
   /** The sampler seed of the current code (reproducible). */
   seed?: number;
+  /** Candidates of a turn sampled as several (until it is accepted or generated again), and the one shown. */
+  candidates?: CandidateRecord[];
+  shownCandidate?: number;
   readonly createdAt: number;
 }
 
@@ -132,7 +154,33 @@ function parseTurn(t: unknown): TurnRecord {
   turn.tokensPerSecond = optNum(t, 'tokensPerSecond');
   turn.seed = optNum(t, 'seed');
   for (const key of ['droppedTurns', 'tokensPerSecond', 'seed'] as const) if (turn[key] === undefined) delete turn[key];
+  if (t.candidates !== undefined) {
+    if (!Array.isArray(t.candidates) || t.candidates.length === 0) fail('candidates is not a list');
+    turn.candidates = t.candidates.map(parseCandidate);
+    const shown = num(t, 'shownCandidate');
+    if (!Number.isInteger(shown) || shown < 0 || shown >= turn.candidates.length) fail(`shownCandidate ${shown} is not a candidate`);
+    turn.shownCandidate = shown;
+  }
   return turn;
+}
+
+const RUN_STATUSES: readonly string[] = ['ran', 'raised', 'timed-out', 'not-run'];
+
+function parseCandidate(c: unknown): CandidateRecord {
+  if (!isObject(c)) fail('a candidate is not an object');
+  const candidate: CandidateRecord = { code: str(c, 'code') };
+  const seed = optNum(c, 'seed');
+  const meanLogprob = optNum(c, 'meanLogprob');
+  let run: CandidateRunRecord | undefined;
+  if (c.run !== undefined) {
+    const r = isObject(c.run) ? c.run : fail('a candidate run is not an object');
+    const status = str(r, 'status');
+    if (!RUN_STATUSES.includes(status)) fail(`unknown run status ${status}`);
+    run = { status: status as CandidateRunRecord['status'], output: str(r, 'output') };
+    if (r.error !== undefined) run = { ...run, error: str(r, 'error') };
+    if (r.line !== undefined) run = { ...run, line: num(r, 'line') };
+  }
+  return { ...candidate, ...(seed !== undefined ? { seed } : {}), ...(meanLogprob !== undefined ? { meanLogprob } : {}), ...(run ? { run } : {}) };
 }
 
 /** Version 2's score; version 1's also had `level` (low, medium or high), which is checked and dropped. */

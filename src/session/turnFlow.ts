@@ -12,16 +12,16 @@ import type { EditorPort, FlowSettings, HintPort, LogPort, ModelPort, NoticePort
 import { ProgramRuns } from './programRuns';
 import { SessionSaves } from './sessionSaves';
 import type { TurnRecord } from './sessionFormat';
-import { canDo, statesAllowing, TurnMachine, TurnTransitionError } from './turnMachine';
-import { DEFAULT_TIMING, DeltaBatcher, finishDetails, generationInfo, streamTurn, type FlowTiming, type GenerationInfo } from './turnGeneration';
+import { statesAllowing, TurnMachine, TurnTransitionError } from './turnMachine';
+import { DEFAULT_TIMING, DeltaBatcher, generationInfo, turnRequest, type FlowTiming, type GenerationInfo } from './turnGeneration';
+import { acceptTurn } from './turnAccept';
+import { candidatesPerTurn, TurnCandidates } from './turnCandidates';
 
 export type { FlowTiming, GenerationInfo };
 
+type TurnMessage = 'submit' | 'accept' | 'showCandidate' | 'reject' | 'regenerate' | 'retry' | 'stop' | 'draftChanged' | 'scoreRewordings';
 /** The panel's messages the flow handles (the rest are commands of the host: choose or download a model, export). */
-export type FlowMessage = Extract<
-  FromWebview,
-  { type: 'ready' | 'submit' | 'accept' | 'reject' | 'regenerate' | 'retry' | 'stop' | 'draftChanged' | 'scoreRewordings' | 'newSession' | 'openSession' | 'runProgram' }
->;
+export type FlowMessage = Extract<FromWebview, { type: 'ready' | TurnMessage | 'newSession' | 'openSession' | 'runProgram' }>;
 
 export interface TurnFlowDeps {
   readonly model: ModelPort;
@@ -56,6 +56,7 @@ export class TurnFlow {
   private readonly newId: () => string;
   private readonly drafts: DraftScorer;
   private readonly runs: ProgramRuns;
+  private readonly candidates: TurnCandidates;
   private readonly saves: SessionSaves;
 
   constructor(private readonly deps: TurnFlowDeps) {
@@ -71,7 +72,9 @@ export class TurnFlow {
       busy: () => this.running !== undefined,
       onScored: () => this.save(),
     });
-    this.runs = new ProgramRuns({ ...deps, turns: () => this.session.turns, changed: (turnId) => this.publish(turnId) });
+    const changed = (turnId: string): void => this.publish(turnId);
+    this.runs = new ProgramRuns({ ...deps, turns: () => this.session.turns, changed });
+    this.candidates = new TurnCandidates({ ...deps, session: () => this.session, changed, save: () => this.save() });
   }
 
   /** The panel the flow posts to from now on. */
@@ -128,7 +131,8 @@ export class TurnFlow {
   async panelState(): Promise<PanelState> {
     const sessions: SessionSummary[] = await this.deps.store.list();
     const turns = this.views();
-    return { sessionId: this.session.id, turns, sessions, model: this.deps.model.status, draft: this.session.draft };
+    const { id: sessionId, draft } = this.session;
+    return { sessionId, turns, sessions, model: this.deps.model.status, draft, candidatesPerTurn: candidatesPerTurn(this.deps.settings()) };
   }
 
   // --- the panel's messages ---
@@ -154,7 +158,9 @@ export class TurnFlow {
         await this.submit(message.prompt);
         return;
       case 'accept':
-        return this.accept(message.turnId, message.code);
+        return this.accept(message.turnId, message.code, message.candidate);
+      case 'showCandidate':
+        return this.candidates.show(message.turnId, message.candidate);
       case 'reject':
         return this.reject(message.turnId);
       case 'regenerate':
@@ -216,6 +222,7 @@ export class TurnFlow {
       return;
     }
     const turn = this.session.regenerate(turnId);
+    this.candidates.forget(turn.id);
     this.generate(turn.id, turn.prompt);
   }
 
@@ -229,10 +236,8 @@ export class TurnFlow {
     this.emitGeneration({ turnId, context });
     this.publish(turnId);
     this.save();
-    const done = this.run(turnId, context, controller).finally(() => {
-      if (this.running?.controller === controller) this.running = undefined;
-    });
-    this.running = { turnId, controller, done };
+    // run() ends `running` itself, the moment the turn shows its end state.
+    this.running = { turnId, controller, done: this.run(turnId, context, controller) };
   }
 
   private async run(turnId: string, context: PromptContext, controller: AbortController): Promise<void> {
@@ -245,9 +250,11 @@ export class TurnFlow {
       const onPiece = (now: number): void => {
         if (this.saves.sinceLast(now) > this.timing.streamSaveMs) this.save();
       };
-      const result = await streamTurn({ model: this.deps.model, session, turnId, context, settings, signal: controller.signal, batcher, onPiece });
-      session.finish(turnId, finishDetails(result));
-      this.emitGeneration(generationInfo(turnId, context, settings, result));
+      const stream = { model: this.deps.model, session, turnId, request: turnRequest(context, settings), signal: controller.signal, batcher, onPiece };
+      const { first, details } = await this.candidates.generate(stream, candidatesPerTurn(settings));
+      session.finish(turnId, details);
+      if (details.candidates) this.candidates.rank(turnId);
+      this.emitGeneration(generationInfo(turnId, context, settings, first));
     } catch (err) {
       const e = toEngineError(err);
       if (e.code === 'cancelled' || controller.signal.aborted) session.cancel(turnId);
@@ -270,31 +277,21 @@ export class TurnFlow {
     for (const listener of this.generationListeners) listener(info);
   }
 
-  /** Inserts the turn's code (or the user's edit of it) into the editor and marks it accepted. */
-  async accept(turnId: string, code?: string): Promise<void> {
-    const turn = this.session.get(turnId);
-    if (!turn) throw new TurnTransitionError('accept', undefined, `There is no turn ${turnId} in this session.`);
-    // Checked before the editor is touched: an illegal accept inserts nothing.
-    if (!canDo(turn.state, 'accept')) throw new TurnTransitionError('accept', turn.state, `Cannot accept a turn that is ${turn.state}.`);
+  /** Inserts the turn's code (or the user's edit of it; or candidate `candidate`) into the editor and marks it accepted. */
+  async accept(turnId: string, code?: string, candidate?: number): Promise<void> {
     const session = this.session;
-    const inserted = await this.deps.editor.insert(turn.prompt, code ?? turn.code, this.deps.settings().insertPromptAsComment);
-    const accepted = session.accept(turnId, code);
-    session.documentUri = inserted.documentUri;
+    // The candidate the panel showed when the user accepted, even if the ranking has switched since.
+    if (candidate !== undefined && session.get(turnId)?.candidates) session.showCandidate(turnId, candidate);
+    await acceptTurn(this.deps, session, turnId, code);
+    this.candidates.forget(turnId);
     if (session === this.session) this.publish(turnId);
     void this.saves.save(session);
-    const unavailable = accepted.perplexity ? undefined : this.deps.model.perplexityUnavailable;
-    if (inserted.promptLine !== undefined && inserted.promptComment && (accepted.perplexity || unavailable)) {
-      const hint = { line: inserted.promptLine, comment: inserted.promptComment, score: accepted.perplexity, unavailable };
-      this.deps.hints.showAccepted(inserted.documentUri, hint);
-    }
     if (session === this.session) this.runs.afterAccept(turnId);
   }
 
   /** Runs the program so far now; its result shows under the newest accepted turn. */
-  async runProgram(): Promise<void> {
-    const newest = this.session.newest('accepted');
-    if (!newest) this.deps.notice.warn('Nothing to run yet: accept a turn first (Run Program runs the program above the cursor).');
-    else await this.runs.runNow(newest.id);
+  runProgram(): Promise<void> {
+    return this.runs.runNow();
   }
 
   reject(turnId: string): void {
@@ -331,16 +328,12 @@ export class TurnFlow {
     } catch (err) {
       this.deps.log.warn(`Could not restore the last session: ${String(err)}`);
     }
-    this.session = session;
-    this.restoreHints();
-    await this.sendInit();
+    await this.switchTo(session, { save: false });
   }
 
   async newSession(): Promise<void> {
     await this.settle();
-    this.session = TurnMachine.create(this.newId());
-    await this.saves.save(this.session);
-    await this.sendInit();
+    await this.switchTo(TurnMachine.create(this.newId()), { save: true });
   }
 
   async openSession(sessionId: string): Promise<void> {
@@ -351,20 +344,21 @@ export class TurnFlow {
       return;
     }
     await this.settle();
-    this.session = TurnMachine.restore(record);
-    this.restoreHints();
-    await this.saves.save(this.session);
-    await this.sendInit();
+    await this.switchTo(TurnMachine.restore(record), { save: true });
   }
 
-  private restoreHints(): void {
-    const uri = this.session.documentUri;
-    if (uri) this.deps.hints.restore(uri, this.session.turns);
+  /** Makes `session` the current one (its hints back on their comments) and shows it. */
+  private async switchTo(session: TurnMachine, { save }: { save: boolean }): Promise<void> {
+    this.session = session;
+    if (session.documentUri) this.deps.hints.restore(session.documentUri, session.turns);
+    if (save) await this.saves.save(session);
+    await this.sendInit();
   }
 
   /** Stops a generation of the current session and waits for it to end (before switching sessions). */
   private async settle(): Promise<void> {
     this.runs.clear(); // the runs shown are this session's
+    this.candidates.clear();
     const running = this.running;
     if (!running) return;
     running.controller.abort();
@@ -375,11 +369,16 @@ export class TurnFlow {
 
   private publish(turnId: string): void {
     const turn = this.session.view(turnId, this.deps.settings().thresholds);
-    if (turn) this.panel.post({ type: 'turn', turn: this.runs.decorate(turn) });
+    if (turn) this.panel.post({ type: 'turn', turn: this.decorate(turn) });
   }
 
   private views(): TurnView[] {
-    return this.session.toView(this.deps.settings().thresholds).map((view) => this.runs.decorate(view));
+    return this.session.toView(this.deps.settings().thresholds).map((view) => this.decorate(view));
+  }
+
+  /** A turn's view with its last run and its candidates. */
+  private decorate(view: TurnView): TurnView {
+    return this.candidates.decorate(this.runs.decorate(view), this.session.get(view.id));
   }
 
   private async sendInit(): Promise<void> {
@@ -396,5 +395,6 @@ export class TurnFlow {
     this.running?.controller.abort();
     this.drafts.dispose();
     this.runs.dispose();
+    this.candidates.clear();
   }
 }

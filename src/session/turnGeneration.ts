@@ -1,6 +1,6 @@
 // One turn's generation, as the flow runs it: the engine's stream appended to the session and batched to the
 // panel, the model's status kept up to date, and what the session and the log keep of the result.
-import type { GenerateResult, PromptContext, StopReason } from '../protocol/engine';
+import type { GenerateRequest, GenerateResult, PromptContext, StopReason } from '../protocol/engine';
 import { scoreRecord } from './perplexityView';
 import type { FlowSettings, ModelPort } from './ports';
 import type { FinishDetails, TurnMachine } from './turnMachine';
@@ -62,21 +62,24 @@ export interface StreamArgs {
   readonly model: ModelPort;
   readonly session: TurnMachine;
   readonly turnId: string;
-  readonly context: PromptContext;
-  readonly settings: FlowSettings;
+  readonly request: GenerateRequest;
   readonly signal: AbortSignal;
   readonly batcher: DeltaBatcher;
   /** Called after each streamed piece, with the time (the flow saves a streaming turn now and then). */
   readonly onPiece: (now: number) => void;
 }
 
+/** A turn's request, by the settings. */
+export function turnRequest(context: PromptContext, settings: FlowSettings): GenerateRequest {
+  return { context, temperature: settings.temperature, topP: settings.topP, maxNewTokens: settings.maxNewTokens, stop: 'turn' };
+}
+
 /** The engine's generation of the turn, streamed into the session and (batched) to the panel. */
-export function streamTurn({ model, session, turnId, context, settings, signal, batcher, onPiece }: StreamArgs): Promise<GenerateResult> {
+export function streamTurn({ model, session, turnId, request, signal, batcher, onPiece }: StreamArgs): Promise<GenerateResult> {
   const started = Date.now();
   let deltas = 0;
   let lastStatus = 0;
   model.setGenerating();
-  const request = { context, temperature: settings.temperature, topP: settings.topP, maxNewTokens: settings.maxNewTokens, stop: 'turn' as const };
   const onDelta = (delta: string): void => {
     session.appendDelta(turnId, delta);
     batcher.add(delta);

@@ -2,7 +2,7 @@
 // in, views and persisted records out; the turn flow drives it, the store saves it.
 import type { TurnView } from '../protocol/webview';
 import { scoreView, type PerplexityThresholds } from './perplexityView';
-import type { PromptScoreRecord, SessionRecord, TurnRecord, TurnState } from './sessionFormat';
+import type { CandidateRecord, CandidateRunRecord, PromptScoreRecord, SessionRecord, TurnRecord, TurnState } from './sessionFormat';
 
 export type { SessionRecord, TurnRecord };
 
@@ -36,6 +36,9 @@ export interface FinishDetails {
   readonly droppedTurns?: number;
   readonly tokensPerSecond?: number;
   readonly seed?: number;
+  /** The turn was sampled as several candidates; `code` and `seed` are those of `candidates[shownCandidate]`. */
+  readonly candidates?: readonly CandidateRecord[];
+  readonly shownCandidate?: number;
 }
 
 /** The states `action` may start from. */
@@ -149,8 +152,36 @@ export class TurnMachine {
     turn.tokensPerSecond = details.tokensPerSecond;
     turn.seed = details.seed;
     turn.error = undefined;
+    if (details.candidates && details.candidates.length > 1) {
+      turn.candidates = details.candidates.map((c) => ({ ...c }));
+      turn.shownCandidate = details.shownCandidate ?? 0;
+    }
     this.touch();
     return turn;
+  }
+
+  /** Shows another of the turn's candidates (its code becomes the turn's); only before it is accepted. */
+  showCandidate(id: string, index: number): Readonly<TurnRecord> {
+    const turn = this.record.turns.find((t) => t.id === id);
+    if (!turn || !canDo(turn.state, 'accept')) {
+      throw new TurnTransitionError('accept', turn?.state, `Cannot show another candidate of a turn that is ${turn?.state ?? 'not in this session'}.`);
+    }
+    const candidate = turn.candidates?.[index];
+    if (!candidate) throw new TurnTransitionError('accept', turn.state, `Turn ${id} has no candidate ${index + 1}.`);
+    turn.code = candidate.code;
+    turn.seed = candidate.seed;
+    turn.shownCandidate = index;
+    this.touch();
+    return turn;
+  }
+
+  /** Keeps how a candidate's run ended; false if the turn no longer has that candidate (accepted, generated again). */
+  candidateRan(id: string, index: number, run: CandidateRunRecord): boolean {
+    const candidate = this.get(id)?.candidates?.[index] as CandidateRecord | undefined;
+    if (!candidate) return false;
+    candidate.run = run;
+    this.touch();
+    return true;
   }
 
   /** Stopped before the engine answered (what streamed so far is kept). */
@@ -173,6 +204,7 @@ export class TurnMachine {
     const turn = this.expect(id, 'accept');
     if (code !== undefined) turn.code = code;
     turn.state = 'accepted';
+    dropCandidates(turn);
     this.touch();
     return turn;
   }
@@ -195,6 +227,7 @@ export class TurnMachine {
     turn.error = undefined;
     turn.perplexity = undefined;
     turn.tokensPerSecond = undefined;
+    dropCandidates(turn);
     this.touch();
     return turn;
   }
@@ -226,6 +259,11 @@ export class TurnMachine {
   private touch(): void {
     this.record.updatedAt = Math.max(this.now(), this.record.updatedAt);
   }
+}
+
+function dropCandidates(turn: TurnRecord): void {
+  delete turn.candidates;
+  delete turn.shownCandidate;
 }
 
 export function turnView(turn: Readonly<TurnRecord>, thresholds: PerplexityThresholds): TurnView {

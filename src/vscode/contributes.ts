@@ -61,5 +61,6 @@ export const SETTING = {
   serverApiKeyEnv: 'server.apiKeyEnv',
   serverTimeoutSeconds: 'server.timeoutSeconds',
   runAfterAccept: 'run.afterAccept',
+  candidatesPerTurn: 'candidatesPerTurn',
   runTimeoutSeconds: 'run.timeoutSeconds',
 } as const;

@@ -2,9 +2,9 @@
 // context of a new turn) and inserts accepted turns as one undoable edit.
 import * as vscode from 'vscode';
 import { editorPromptContext } from '../session/editorContext';
-import { buildInsertion, insertionPoint, positionAfter } from '../session/insertion';
+import { buildInsertion, insertionPoint, positionAfter, programAt } from '../session/insertion';
 import type { PromptContext } from '../protocol/engine';
-import type { EditorPort, InsertedTurn } from '../session/ports';
+import type { EditorPort, InsertedTurn, PendingTurn } from '../session/ports';
 
 export const PYTHON = 'python';
 
@@ -49,12 +49,11 @@ export class EditorTarget implements EditorPort, vscode.Disposable {
     return editorPromptContext(text.slice(0, point.offset), prompt);
   }
 
-  /** The program so far: the target document's text above the insertion point. */
-  programText(): string {
+  /** The program so far: the target document's text above the insertion point (with `turn` inserted there). */
+  programText(turn?: PendingTurn): string {
     const editor = this.peek();
-    if (!editor) return '';
-    const text = editor.document.getText();
-    return text.slice(0, insertionPoint(text, editor.document.offsetAt(editor.selection.active)).offset);
+    if (!editor) return programAt('', 0, turn);
+    return programAt(editor.document.getText(), editor.document.offsetAt(editor.selection.active), turn);
   }
 
   /**

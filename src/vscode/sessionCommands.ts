@@ -16,7 +16,8 @@ import type { HintManager } from './hints';
 import type { DownloadModelArgs } from './modelDownload';
 import type { ModelManager } from './modelManager';
 import { registerProgramRunCommands, SandboxProgramRunner } from './programRunner';
-import { flowSettings } from './settings';
+import { candidatesPerTurn } from '../session/turnCandidates';
+import { flowSettings, fullKey, SETTING, updateEffective } from './settings';
 
 export interface SessionDeps {
   readonly store: SessionStore;
@@ -30,7 +31,8 @@ export interface SessionDeps {
 type HostMessage = Exclude<FromWebview, FlowMessage>;
 
 function isHostMessage(message: FromWebview): message is HostMessage {
-  return message.type === 'exportSession' || message.type === 'chooseModel' || message.type === 'downloadModel' || message.type === 'downloadRecommendedModel';
+  const host: readonly string[] = ['exportSession', 'chooseModel', 'downloadModel', 'downloadRecommendedModel', 'setCandidatesPerTurn'];
+  return host.includes(message.type);
 }
 
 /** Every valid message from the panel: to the flow, or to the command it stands for. */
@@ -51,6 +53,10 @@ export async function handlePanelMessage(flow: TurnFlow, message: FromWebview): 
       await vscode.commands.executeCommand(COMMAND.downloadModel, args);
       return;
     }
+    case 'setCandidatesPerTurn':
+      // The panel hears back through the configuration change, as it does for an edit in the settings.
+      await updateEffective(SETTING.candidatesPerTurn, message.count);
+      return;
     default: {
       const unreachable: never = message;
       throw new Error(`Unhandled panel message ${JSON.stringify(unreachable)}`);
@@ -181,6 +187,9 @@ export function registerSessions(context: vscode.ExtensionContext, deps: Session
   context.subscriptions.push(
     { dispose: () => (stopLogging(), flow.dispose()) },
     deps.model.onDidChangeStatus((model) => panel.post({ type: 'model', model })),
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration(fullKey(SETTING.candidatesPerTurn))) panel.post({ type: 'candidatesPerTurn', count: candidatesPerTurn(flowSettings()) });
+    }),
     vscode.workspace.onDidOpenTextDocument((d) => restoreHints([d])),
     vscode.window.onDidChangeVisibleTextEditors((editors) => restoreHints(editors.map((e) => e.document))),
     ...registerTurnCommands(flow),

@@ -56,7 +56,8 @@ export function insertPromptAsComment(): boolean {
 /** What the turn flow reads of the settings, read now. */
 export function flowSettings(): FlowSettings {
   const runAfterAccept = config().get<boolean>(SETTING.runAfterAccept, true);
-  return { ...generationSettings(), thresholds: perplexityThresholds(), insertPromptAsComment: insertPromptAsComment(), runAfterAccept };
+  const candidatesPerTurn = config().get<number>(SETTING.candidatesPerTurn, 1);
+  return { ...generationSettings(), thresholds: perplexityThresholds(), insertPromptAsComment: insertPromptAsComment(), runAfterAccept, candidatesPerTurn };
 }
 
 export function hintsEnabled(): boolean {

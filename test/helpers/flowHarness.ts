@@ -8,8 +8,8 @@ import { GENERATION_DEFAULTS, type Engine, type PerplexityRequest, type Perplexi
 import { toEngineError } from '../../src/protocol/errors';
 import type { ModelStatusView, ToWebview } from '../../src/protocol/webview';
 import { editorPromptContext } from '../../src/session/editorContext';
-import { buildInsertion, insertionPoint } from '../../src/session/insertion';
-import type { AcceptedHint, EditorPort, FlowSettings, HintPort, InsertedTurn, ModelPort, NoticePort, ProgramPort } from '../../src/session/ports';
+import { buildInsertion, insertionPoint, programAt } from '../../src/session/insertion';
+import type { AcceptedHint, EditorPort, FlowSettings, HintPort, InsertedTurn, ModelPort, NoticePort, PendingTurn, ProgramOutcome, ProgramPort } from '../../src/session/ports';
 import type { TurnRecord } from '../../src/session/sessionFormat';
 import { SessionStore } from '../../src/session/sessionStore';
 import { TurnFlow, type FlowTiming } from '../../src/session/turnFlow';
@@ -73,8 +73,8 @@ export class TestEditor implements EditorPort {
     return editorPromptContext(this.programText(), prompt);
   }
 
-  programText(): string {
-    return this.text.slice(0, insertionPoint(this.text, this.text.length).offset);
+  programText(turn?: PendingTurn): string {
+    return programAt(this.text, this.text.length, turn);
   }
 
   async insert(prompt: string, code: string, promptAsComment: boolean): Promise<InsertedTurn> {
@@ -89,6 +89,22 @@ export class TestEditor implements EditorPort {
     this.text = above + insertion.text + this.text.slice(point.offset);
     this.inserts++;
     return { documentUri: this.uri, promptLine: insertion.promptLine === undefined ? undefined : startLine + insertion.promptLine, promptComment: insertion.promptComment };
+  }
+}
+
+/** A program port whose runs wait until the test answers them. */
+export class ScriptedProgram implements ProgramPort {
+  readonly calls: { program: string; asked: boolean; signal: AbortSignal; answer: (o: ProgramOutcome | undefined) => void }[] = [];
+  run(program: string, options: { signal: AbortSignal; asked: boolean }): Promise<ProgramOutcome | undefined> {
+    return new Promise((resolve) => this.calls.push({ program, asked: options.asked, signal: options.signal, answer: resolve }));
+  }
+}
+
+export async function until(condition: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
   }
 }
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { MAX_TEXT_LENGTH, parseFromWebview } from '../../src/protocol/webview';
+import { MAX_CANDIDATES, MAX_TEXT_LENGTH, parseFromWebview } from '../../src/protocol/webview';
 
 test('every valid message passes unchanged', () => {
   const valid = [
@@ -19,6 +19,11 @@ test('every valid message passes unchanged', () => {
     { type: 'chooseModel' },
     { type: 'downloadModel' },
     { type: 'submit', prompt: 'x'.repeat(MAX_TEXT_LENGTH) },
+    { type: 'accept', turnId: 't1', candidate: 0 },
+    { type: 'accept', turnId: 't1', code: 'x = 1', candidate: MAX_CANDIDATES - 1 },
+    { type: 'showCandidate', turnId: 't1', candidate: 2 },
+    { type: 'setCandidatesPerTurn', count: 1 },
+    { type: 'setCandidatesPerTurn', count: MAX_CANDIDATES },
   ];
   for (const m of valid) assert.deepEqual(parseFromWebview(m), m, JSON.stringify(m).slice(0, 80));
 });
@@ -46,6 +51,15 @@ test('unknown types, missing, extra or mistyped fields and too-long strings are 
     { type: 'accept', turnId: 't1', code: 'x'.repeat(MAX_TEXT_LENGTH + 1) },
     { type: 'stop', turnId: ['t1'] },
     { type: 'openSession', sessionId: 's', turnId: 't' },
+    { type: 'accept', turnId: 't1', candidate: -1 },
+    { type: 'accept', turnId: 't1', candidate: MAX_CANDIDATES },
+    { type: 'accept', turnId: 't1', candidate: '1' },
+    { type: 'showCandidate', turnId: 't1' },
+    { type: 'showCandidate', turnId: 't1', candidate: 1.5 },
+    { type: 'showCandidate', turnId: 't1', candidate: Number.NaN },
+    { type: 'setCandidatesPerTurn', count: 0 },
+    { type: 'setCandidatesPerTurn', count: MAX_CANDIDATES + 1 },
+    { type: 'setCandidatesPerTurn', count: Infinity },
   ];
   for (const m of invalid) assert.equal(parseFromWebview(m), undefined, JSON.stringify(m)?.slice(0, 80));
 });

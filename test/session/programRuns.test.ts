@@ -4,29 +4,12 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import type { ProgramRunView, ToWebview } from '../../src/protocol/webview';
-import type { ProgramOutcome, ProgramPort } from '../../src/session/ports';
 import { turnAtLine } from '../../src/session/programRuns';
 import type { TurnRecord } from '../../src/session/sessionFormat';
-import { makeHarness, TestModel, type Harness } from '../helpers/flowHarness';
+import { makeHarness, ScriptedProgram, TestModel, until, type Harness } from '../helpers/flowHarness';
 
 const model = new TestModel();
 after(() => model.client.dispose());
-
-/** A program port whose runs wait until the test answers them. */
-class ScriptedProgram implements ProgramPort {
-  readonly calls: { program: string; asked: boolean; signal: AbortSignal; answer: (o: ProgramOutcome | undefined) => void }[] = [];
-  run(program: string, options: { signal: AbortSignal; asked: boolean }): Promise<ProgramOutcome | undefined> {
-    return new Promise((resolve) => this.calls.push({ program, asked: options.asked, signal: options.signal, answer: resolve }));
-  }
-}
-
-async function until(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 /** The runs the panel was sent for a turn, in order. */
 const runsOf = (h: Harness, turnId: string): (ProgramRunView | undefined)[] =>

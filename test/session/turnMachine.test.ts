@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { canDo, TurnMachine, TurnTransitionError } from '../../src/session/turnMachine';
 import type { TurnState } from '../../src/protocol/webview';
+import { parseSessionFile, sessionFileData } from '../../src/session/sessionFormat';
 
 let clock = 1000;
 const now = (): number => ++clock;
@@ -77,4 +78,35 @@ test('restore: a turn that was generating comes back cancelled with its partial 
   assert.equal(restored.get('t1')?.code, 'x = ');
   assert.equal(record.turns[0].state, 'generating', 'the record given is not changed');
   assert.equal(restored.newest('proposed', 'cancelled')?.id, 't1');
+});
+
+test('candidates: the shown one is the code; runs kept; accept and regenerate drop them; the file format reads them back and refuses bad ones', () => {
+  const s = TurnMachine.create('s9', now);
+  s.start('t1', 'Pick.');
+  const candidates = [{ code: 'a = 1', seed: 5, meanLogprob: -0.5 }, { code: 'b = 2', seed: 6, meanLogprob: -0.2 }];
+  s.finish('t1', { code: 'b = 2', seed: 6, cancelled: false, candidates, shownCandidate: 1 });
+  assert.equal(s.get('t1')?.shownCandidate, 1);
+  s.showCandidate('t1', 0);
+  assert.deepEqual([s.get('t1')?.code, s.get('t1')?.seed], ['a = 1', 5]);
+  assert.throws(() => s.showCandidate('t1', 2), /has no candidate 3/);
+  assert.equal(s.candidateRan('t1', 0, { status: 'raised', output: '', error: 'E', line: 1 }), true);
+  assert.equal(s.candidateRan('t1', 7, { status: 'ran', output: '' }), false);
+
+  const file = JSON.parse(JSON.stringify(sessionFileData(s.toRecord())));
+  assert.deepEqual(parseSessionFile(file), s.toRecord(), 'read back as written');
+  const bad = (change: (turn: Record<string, unknown>) => void): unknown => {
+    const copy = structuredClone(file);
+    change(copy.session.turns[0]);
+    return copy;
+  };
+  assert.throws(() => parseSessionFile(bad((t) => (t.shownCandidate = 2))), /shownCandidate 2 is not a candidate/);
+  assert.throws(() => parseSessionFile(bad((t) => delete t.shownCandidate)), /shownCandidate is not a number/);
+  assert.throws(() => parseSessionFile(bad((t) => ((t.candidates as { run?: object }[])[0].run = { status: 'exploded', output: '' }))), /unknown run status/);
+
+  s.regenerate('t1');
+  assert.equal(s.get('t1')?.candidates, undefined);
+  s.finish('t1', { code: 'a = 1', cancelled: false, candidates, shownCandidate: 0 });
+  s.accept('t1');
+  assert.deepEqual([s.get('t1')?.code, s.get('t1')?.candidates, s.get('t1')?.shownCandidate], ['a = 1', undefined, undefined]);
+  assert.throws(() => s.showCandidate('t1', 0), /Cannot show another candidate of a turn that is accepted/);
 });

@@ -25,6 +25,7 @@ function panelState(turns: TurnView[], draft = ''): PanelState {
     sessions: [{ id: 's1', title: 'First', updatedAt: 1, turnCount: turns.length }],
     model: { state: 'ready', label: 'random test model' },
     draft,
+    candidatesPerTurn: 1,
   };
 }
 
