@@ -6,7 +6,7 @@ import { bundledModelDir } from '../engine/bundledModel';
 import { resolveGenerationConfig } from '../engine/generation/config';
 import { LocalEngine } from '../engine/localEngine';
 import { RemoteEngine } from '../engine/remote/remoteEngine';
-import type { LoadOptions, LoadProgress } from '../protocol/engine';
+import { parseSpeculate, type LoadOptions, type LoadProgress } from '../protocol/engine';
 import { EngineError } from '../protocol/errors';
 
 /** A mistake in the command line: printed with a pointer to --help, exit code 2. */
@@ -26,6 +26,7 @@ export const COMMON = {
   threads: { type: 'string' },
   'no-compile': { type: 'boolean', default: false },
   cache: { type: 'string' },
+  speculate: { type: 'string' },
   json: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
@@ -83,19 +84,24 @@ export async function openEngine(values: Values, io?: Io): Promise<LocalEngine |
   return engine;
 }
 
-/** The local model's load options (--model or the bundled one, --variant, --threads, --no-compile, --cache), for any engine. */
+/**
+ * The local model's load options (--model or the bundled one, --variant, --threads, --no-compile, --cache,
+ * --speculate off|lookup|DIR), for any engine.
+ */
 export function loadOptionsOf(values: Values): LoadOptions {
+  const speculate = typeof values.speculate === 'string' ? parseSpeculate(values.speculate) : undefined;
   return {
     modelDir: typeof values.model === 'string' ? values.model : bundledModelDir(),
     variant: values.variant as string | undefined,
     threads: numberOption(values, 'threads', true),
     compile: !values['no-compile'],
     ...(typeof values.cache === 'string' ? { compiledCache: path.resolve(values.cache) } : {}),
+    ...(speculate === undefined ? {} : { speculate: typeof speculate === 'object' ? { draftModelDir: path.resolve(speculate.draftModelDir) } : speculate }),
   };
 }
 
 async function openServer(values: Values): Promise<RemoteEngine> {
-  for (const name of ['model', 'variant', 'threads', 'cache']) {
+  for (const name of ['model', 'variant', 'threads', 'cache', 'speculate']) {
     if (values[name] !== undefined) throw new UsageError(`--${name} is for a local model; with --server the server runs the model (choose it with --server-model)`);
   }
   const keyVariable = values['api-key-env'];

@@ -52,6 +52,9 @@ Options for every command:
                    and cached; or a published onnx/ file run as it is (model_quantized, model_q4, ...)
   --no-compile     run the published onnx/ files as they are (fp32 = model.onnx, int8 = model_int8.onnx, ...)
   --cache DIR      where compiled models are kept (default $CODEGEN_MT_CACHE, else ~/.cache/codegen-mt/compiled)
+  --speculate off|lookup|DIR
+                   speculative decoding: guesses from the context's own n-grams (lookup, the default) or from
+                   a smaller CodeGen in DIR, checked by the model several at a time; greedy output is the same
   --threads N      onnxruntime threads (default: one per physical core)
   --json           print one JSON object instead of text
   -h, --help       this text
@@ -104,13 +107,16 @@ function generateJson(result: GenerateResult): object {
     reusedTokens: result.reusedTokens,
     droppedTurns: result.droppedTurns,
     timings: result.timings,
+    ...(result.speculation ? { speculation: result.speculation } : {}),
   };
 }
 
 function summaryLine(result: GenerateResult): string {
   const t = result.timings;
   const rate = t.decodeMs > 0 ? (t.decodeTokens / (t.decodeMs / 1000)).toFixed(1) : '-';
-  return `[${result.ids.length} tokens, stop: ${result.stopReason}, prompt ${result.promptTokens} tokens, first token ${t.timeToFirstTokenMs.toFixed(0)} ms, ${rate} tokens/s, seed ${result.seed}]`;
+  const s = result.speculation;
+  const guesses = s && s.proposed > 0 ? `, ${s.proposer}: ${s.accepted}/${s.proposed} guessed tokens accepted` : '';
+  return `[${result.ids.length} tokens, stop: ${result.stopReason}, prompt ${result.promptTokens} tokens, first token ${t.timeToFirstTokenMs.toFixed(0)} ms, ${rate} tokens/s, seed ${result.seed}${guesses}]`;
 }
 
 async function perplexityCommand(args: string[], io: Io): Promise<void> {

@@ -29,6 +29,8 @@ export class CompiledDecoder implements Decoder {
     private readonly cacheHeadDim: number,
     /** A graph of compiler version 4 or later ranks the alternatives (an older standalone one is still run). */
     readonly ranksAlternatives: boolean,
+    /** A graph of compiler version 5 or later gives the logits of every fed position when asked. */
+    readonly givesRowLogits: boolean,
   ) {}
 
   static async open(file: string, config: CodeGenConfig, threads?: number, tuning?: SessionTuning): Promise<CompiledDecoder> {
@@ -45,14 +47,14 @@ export class CompiledDecoder implements Decoder {
       throw new EngineError('invalid-model', `${file} is not a graph made by codegen-mt optimize for this config.json: compile it again (codegen-mt optimize).`);
     }
     const ranks = session.inputNames.includes('rank_from') && session.outputNames.includes('top_ids') && session.outputNames.includes('top_logprobs');
-    return new CompiledDecoder(session, config, dim, ranks);
+    return new CompiledDecoder(session, config, dim, ranks, session.inputNames.includes('logits_from'));
   }
 
   get length(): number {
     return this.tokens;
   }
 
-  async feed(ids: readonly TokenId[], wantSurprisals: boolean, rankFrom?: number): Promise<DecoderOutput> {
+  async feed(ids: readonly TokenId[], wantSurprisals: boolean, rankFrom?: number, logitsFrom?: number): Promise<DecoderOutput> {
     const total = this.tokens + ids.length;
     if (total > this.config.nPositions) throw new EngineError('internal', `the context would exceed ${this.config.nPositions} positions`);
     // Grown when full, shrunk after a big truncation (a shorter context should not pay for a longer one's buffer).
@@ -65,6 +67,8 @@ export class CompiledDecoder implements Decoder {
     // not wanted, but always ranked, so that the graph never ranks no row).
     const firstRanked = Math.min(ids.length, Math.max(1, rankFrom ?? ids.length));
     if (this.ranksAlternatives) feeds.rank_from = new ort.Tensor('int64', BigInt64Array.of(BigInt(firstRanked - 1)), [1]);
+    const firstRow = this.givesRowLogits && logitsFrom !== undefined ? Math.min(ids.length - 1, Math.max(0, logitsFrom)) : ids.length - 1;
+    if (this.givesRowLogits) feeds.logits_from = new ort.Tensor('int64', BigInt64Array.of(BigInt(firstRow)), [1]);
     for (let i = 0; i < this.config.nLayer; i++) {
       feeds[`past_keys_t.${i}`] = this.kv[2 * i];
       feeds[`past_values.${i}`] = this.kv[2 * i + 1];
@@ -90,7 +94,10 @@ export class CompiledDecoder implements Decoder {
     const wanted = ids.length - firstRanked;
     const innerAlternatives =
       rankFrom !== undefined && this.ranksAlternatives ? alternativesOf(out.top_ids.data as Int32Array, out.top_logprobs.data as Float32Array, wanted) : undefined;
-    return { logits: out.logits.data as Float32Array, innerSurprisals, innerAlternatives };
+    const rowLogits = out.logits.data as Float32Array;
+    const width = rowLogits.length / (ids.length - firstRow);
+    const logits = rowLogits.subarray(rowLogits.length - width);
+    return { logits, innerSurprisals, innerAlternatives, ...(logitsFrom !== undefined && this.givesRowLogits ? { rowLogits, logitsWidth: width } : {}) };
   }
 
   truncate(length: number): void {

@@ -5,7 +5,7 @@
 // scored part also keep the model's top alternatives at their position (from the same logits, so no extra pass).
 import type { TokenId } from '../protocol/engine';
 import { EngineError } from '../protocol/errors';
-import { surprisalOf, topAlternatives, type Decoder, type TopAlternatives } from './decoder';
+import { surprisalOf, topAlternatives, type Decoder, type DecoderOutput, type TopAlternatives } from './decoder';
 
 export interface SyncReport {
   readonly reusedTokens: number;
@@ -96,6 +96,32 @@ export class ContextCache {
     await this.feed([id], false);
   }
 
+  /** Whether verify() can check proposed tokens (the decoder gives every fed position's logits). */
+  get verifies(): boolean {
+    return this.decoder.givesRowLogits;
+  }
+
+  /**
+   * Feeds generated tokens in one run (a chosen token and the tokens proposed after it) and returns the next-token
+   * logits after each: rows[j] follows ids[0..j]. keep() then forgets the ones not accepted.
+   */
+  async verify(ids: readonly TokenId[]): Promise<Float32Array[]> {
+    const out = await this.feed(ids, false, undefined, 0);
+    const width = out.logitsWidth;
+    if (!out.rowLogits || !width) throw new EngineError('internal', 'the decoder gave no logits per position');
+    return ids.map((_, j) => out.rowLogits!.subarray(j * width, (j + 1) * width));
+  }
+
+  /**
+   * Keeps the cached tokens up to `length` (a rollback after verify(): setting a length, the buffers are not
+   * copied), with `next` the logits after the last one kept (one of verify()'s rows).
+   */
+  keep(length: number, next: Float32Array): void {
+    if (length > this.cachedIds.length) throw new EngineError('internal', `cannot keep ${length} of ${this.cachedIds.length} cached tokens`);
+    this.truncate(length);
+    this.next = next;
+  }
+
   /** Forgets everything (after an error, or for a fresh start). */
   reset(): void {
     this.truncate(0);
@@ -110,12 +136,12 @@ export class ContextCache {
     this.next = undefined;
   }
 
-  /** `rankFrom`: the first of `ids` whose alternatives are kept (undefined: none). */
-  private async feed(ids: readonly TokenId[], score: boolean, rankFrom?: number): Promise<void> {
+  /** `rankFrom`: the first of `ids` whose alternatives are kept (undefined: none); `logitsFrom`: see Decoder. */
+  private async feed(ids: readonly TokenId[], score: boolean, rankFrom?: number, logitsFrom?: number): Promise<DecoderOutput> {
     const ranks = rankFrom !== undefined && rankFrom < ids.length && this.decoder.ranksAlternatives;
     let out;
     try {
-      out = await this.decoder.feed(ids, score, ranks ? Math.max(1, rankFrom) : undefined);
+      out = await this.decoder.feed(ids, score, ranks ? Math.max(1, rankFrom) : undefined, logitsFrom);
     } catch (err) {
       this.reset();
       throw err;
@@ -129,5 +155,6 @@ export class ContextCache {
     for (let j = 1; j < ids.length; j++) this.alternatives.push(j >= firstInner ? inner[j - firstInner] : undefined);
     this.cachedIds.push(...ids);
     this.next = out.logits;
+    return out;
   }
 }

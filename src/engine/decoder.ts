@@ -15,6 +15,12 @@ export interface DecoderOutput {
    * logits as the surprisals. Undefined unless asked (and for a graph that cannot rank).
    */
   readonly innerAlternatives?: readonly TopAlternatives[];
+  /**
+   * With `logitsFrom`: the next-token logits after each fed token from ids[logitsFrom] on, one row per token,
+   * `logitsWidth` apart (the last row is `logits`). Valid until the next feed.
+   */
+  readonly rowLogits?: Float32Array;
+  readonly logitsWidth?: number;
 }
 
 /** How many next-token candidates are kept per scored position. */
@@ -34,8 +40,13 @@ export interface Decoder {
   readonly length: number;
   /** Whether feed() can give innerAlternatives (a compiled graph older than the ranking cannot). */
   readonly ranksAlternatives: boolean;
-  /** `rankFrom`: the first fed token (index into ids, at least 1) whose alternatives are wanted; none if undefined. */
-  feed(ids: readonly TokenId[], wantSurprisals: boolean, rankFrom?: number): Promise<DecoderOutput>;
+  /** Whether feed() can give the logits after every fed token (rowLogits: checking proposed tokens in one run). */
+  readonly givesRowLogits: boolean;
+  /**
+   * `rankFrom`: the first fed token (index into ids, at least 1) whose alternatives are wanted; none if undefined.
+   * `logitsFrom`: the first fed token whose next-token logits rowLogits gives (where givesRowLogits).
+   */
+  feed(ids: readonly TokenId[], wantSurprisals: boolean, rankFrom?: number, logitsFrom?: number): Promise<DecoderOutput>;
   /** Keeps the first `length` tokens. */
   truncate(length: number): void;
   dispose(): Promise<void>;

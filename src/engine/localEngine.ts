@@ -1,6 +1,7 @@
 // The engine in this process: model loading, prefix-reusing KV cache, generation and prompt perplexity.
 // The extension runs it inside the worker process; the CLI and the tests use it directly.
 import { randomInt } from 'node:crypto';
+import * as path from 'node:path';
 import type {
   Engine,
   GenerateCallbacks,
@@ -21,6 +22,8 @@ import type { Decoder } from './decoder';
 import type { CodeGenConfig } from './modelFolder';
 import { openModel } from './modelLoader';
 import { fitContext, scorePrompt, tokenAlternatives, type FittedContext } from './promptFit';
+import { DraftModel } from './draftModel';
+import { createSpeculation, PromptLookup, type Proposer } from './generation/speculation';
 import { CodeGenTokenizer } from './tokenizer';
 
 interface LoadedModel {
@@ -28,6 +31,8 @@ interface LoadedModel {
   readonly config: CodeGenConfig;
   readonly decoder: Decoder;
   readonly cache: ContextCache;
+  /** Guesses ahead for speculative decoding; undefined: off (or a graph that cannot check guesses). */
+  readonly proposer?: Proposer;
 }
 
 export class LocalEngine implements Engine {
@@ -40,8 +45,12 @@ export class LocalEngine implements Engine {
     return this.serialize(async () => {
       const started = performance.now();
       const opened = await openModel(options, callbacks);
-      await this.model?.decoder.dispose();
+      await this.disposeModel();
       const { config, decoder } = opened;
+      const speculation = await openProposer(options, decoder, callbacks).catch(async (err: unknown) => {
+        await decoder.dispose();
+        throw err;
+      });
       const info: ModelInfo = {
         modelDir: opened.modelDir,
         variant: opened.variant,
@@ -56,8 +65,9 @@ export class LocalEngine implements Engine {
         vocabSize: config.vocabSize,
         kvType: decoder.kvType,
         loadMs: performance.now() - started,
+        speculation: speculation.description,
       };
-      this.model = { info, config, decoder, cache: new ContextCache(decoder) };
+      this.model = { info, config, decoder, cache: new ContextCache(decoder), proposer: speculation.proposer };
       return info;
     });
   }
@@ -102,10 +112,14 @@ export class LocalEngine implements Engine {
   }
 
   async dispose(): Promise<void> {
-    await this.serialize(async () => {
-      await this.model?.decoder.dispose();
-      this.model = undefined;
-    });
+    await this.serialize(() => this.disposeModel());
+  }
+
+  private async disposeModel(): Promise<void> {
+    const model = this.model;
+    this.model = undefined;
+    await model?.decoder.dispose();
+    if (model?.proposer instanceof DraftModel) await model.proposer.dispose();
   }
 
   private async runGenerate(request: GenerateRequest, { onDelta, signal }: GenerateCallbacks): Promise<GenerateResult> {
@@ -126,7 +140,15 @@ export class LocalEngine implements Engine {
     });
     const prompt = sync ? this.promptScore(model, fitted, request.context.prompt) : { perplexity: NaN, tokens: [] };
 
-    const pipeline = createGenerationPipeline(config, { tokenizer: this.tokenizer, nPositions: model.config.nPositions, signal, onDelta, scoreTokens: request.scoreTokens });
+    const speculation = model.proposer && createSpeculation(model.proposer);
+    const pipeline = createGenerationPipeline(config, {
+      tokenizer: this.tokenizer,
+      nPositions: model.config.nPositions,
+      signal,
+      onDelta,
+      scoreTokens: request.scoreTokens,
+      speculation,
+    });
     const { text, rawText, ids, stopReason, meanLogprob, firstTokenAt } = sync
       ? await generate(cache, pipeline)
       : { text: '', rawText: '', ids: [], stopReason: 'cancelled' as const, meanLogprob: undefined, firstTokenAt: performance.now() };
@@ -152,6 +174,7 @@ export class LocalEngine implements Engine {
         decodeTokens: Math.max(0, ids.length - 1),
         totalMs: finished - started,
       },
+      ...(speculation ? { speculation: { proposer: speculation.proposer.name, ...speculation.stats } } : {}),
     };
   }
 
@@ -171,5 +194,24 @@ export class LocalEngine implements Engine {
     const run = this.queue.then(task, task);
     this.queue = run.catch(() => undefined);
     return run;
+  }
+}
+
+/** The proposer the load options ask for, and how the model line describes it. */
+async function openProposer(options: LoadOptions, decoder: Decoder, callbacks?: LoadCallbacks): Promise<{ proposer?: Proposer; description: string }> {
+  const speculate = options.speculate ?? 'lookup';
+  if (speculate === 'off') return { description: 'off' };
+  if (!decoder.givesRowLogits) return { description: 'off (this graph cannot check guesses: compile it again with codegen-mt optimize)' };
+  if (speculate === 'lookup') return { proposer: new PromptLookup(), description: 'lookup' };
+  const opened = await openModel(
+    { modelDir: speculate.draftModelDir, variant: speculate.draftVariant, threads: options.threads, compile: options.compile, compiledCache: options.compiledCache },
+    { signal: callbacks?.signal, onProgress: (p) => callbacks?.onProgress?.({ ...p, message: `Draft model: ${p.message}` }) },
+  );
+  const label = `${path.basename(opened.modelDir)} (${opened.variant})`;
+  try {
+    return { proposer: new DraftModel(opened.decoder, opened.config, label), description: `draft: ${label}` };
+  } catch (err) {
+    await opened.decoder.dispose();
+    throw err;
   }
 }

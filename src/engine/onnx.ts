@@ -175,6 +175,7 @@ export function physicalCores(): number {
 /** A published file behind the Decoder contract: new present tensors every step, truncation by copying. */
 export class PublishedDecoder implements Decoder {
   readonly ranksAlternatives = true;
+  readonly givesRowLogits = true;
   private past: PastState;
   constructor(private readonly onnx: OnnxDecoder) {
     this.past = onnx.emptyPast();
@@ -192,7 +193,7 @@ export class PublishedDecoder implements Decoder {
     return this.past.length;
   }
 
-  async feed(ids: readonly TokenId[], wantSurprisals: boolean, rankFrom?: number): Promise<DecoderOutput> {
+  async feed(ids: readonly TokenId[], wantSurprisals: boolean, rankFrom?: number, logitsFrom?: number): Promise<DecoderOutput> {
     let result: ForwardResult;
     try {
       result = await this.onnx.forward(ids, this.past);
@@ -211,6 +212,10 @@ export class PublishedDecoder implements Decoder {
       const norm = logSumExp(row);
       if (wantSurprisals) innerSurprisals[j] = norm - row[ids[j + 1]];
       if (innerAlternatives && j + 1 >= firstRanked) innerAlternatives.push(topAlternatives(row, ALTERNATIVES_K, norm));
+    }
+    if (logitsFrom !== undefined) {
+      const rowLogits = result.logits.subarray(Math.min(ids.length - 1, Math.max(0, logitsFrom)) * V);
+      return { logits: rowLogits.subarray(rowLogits.length - V), innerSurprisals, innerAlternatives, rowLogits, logitsWidth: V };
     }
     // A copy of the last row, so that the whole [seq, vocab] buffer can be freed.
     return { logits: result.logits.slice((ids.length - 1) * V), innerSurprisals, innerAlternatives };

@@ -32,6 +32,22 @@ export interface LoadOptions {
   readonly compile?: boolean;
   /** Where compiled graphs are kept; default $CODEGEN_MT_CACHE, else ~/.cache/codegen-mt/compiled. */
   readonly compiledCache?: string;
+  /**
+   * Speculative decoding: `lookup` (the default) guesses from the context's own n-grams, a draft model folder
+   * (any CodeGen: they share the tokenizer) guesses with that model, `off` decodes one token per run. Greedy
+   * output is the same either way; sampled output has the same distribution.
+   */
+  readonly speculate?: SpeculateOption;
+}
+
+export type SpeculateOption = 'off' | 'lookup' | { readonly draftModelDir: string; readonly draftVariant?: string };
+
+/** `off`, `lookup` (also for an empty text) or a draft model's folder, as the CLI's --speculate and the setting say it. */
+export function parseSpeculate(text: string): SpeculateOption {
+  const value = text.trim();
+  if (value === '' || value === 'lookup') return 'lookup';
+  if (value === 'off') return 'off';
+  return { draftModelDir: value };
 }
 
 export interface LoadProgress {
@@ -69,6 +85,8 @@ export interface ModelInfo {
   readonly vocabSize: number;
   readonly kvType: 'float32' | 'float16';
   readonly loadMs: number;
+  /** How generation guesses ahead: `off`, `lookup`, or `draft: FOLDER (variant)`; absent for a server. */
+  readonly speculation?: string;
 }
 
 /** How a server gives a prompt's log-probabilities (probed once per server; `none`: it does not, so no perplexity). */
@@ -193,6 +211,16 @@ export interface GenerateResult extends ContextReport {
   /** The prompt's perplexity, from the same forward pass that prefilled it. */
   readonly prompt: PromptScore;
   readonly timings: GenerateTimings;
+  /** What speculative decoding did: runs that checked guesses, tokens guessed and accepted. */
+  readonly speculation?: SpeculationReport;
+}
+
+export interface SpeculationReport {
+  /** `lookup` or `draft`. */
+  readonly proposer: string;
+  readonly verifies: number;
+  readonly proposed: number;
+  readonly accepted: number;
 }
 
 export interface PerplexityRequest {

@@ -1,6 +1,6 @@
 // One turn's generation, as the flow runs it: the engine's stream appended to the session and batched to the
 // panel, the model's status kept up to date, and what the session and the log keep of the result.
-import type { GenerateRequest, GenerateResult, PromptContext, StopReason } from '../protocol/engine';
+import type { GenerateRequest, GenerateResult, PromptContext, SpeculationReport, StopReason } from '../protocol/engine';
 import { scoreRecord } from './perplexityView';
 import type { FlowSettings, ModelPort } from './ports';
 import type { FinishDetails, TurnMachine } from './turnMachine';
@@ -33,6 +33,8 @@ export interface GenerationInfo {
   readonly reusedTokens?: number;
   readonly droppedTurns?: number;
   readonly totalMs?: number;
+  /** What speculative decoding did (the log says how many guesses were accepted). */
+  readonly speculation?: SpeculationReport;
 }
 
 /** Collects streamed text and posts it at most every `ms` (and at once on flush). */
@@ -120,5 +122,6 @@ export function generationInfo(turnId: string, context: PromptContext, settings:
     reusedTokens: result.reusedTokens,
     droppedTurns: result.droppedTurns,
     totalMs: result.timings.totalMs,
+    ...(result.speculation ? { speculation: result.speculation } : {}),
   };
 }

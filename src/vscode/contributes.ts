@@ -62,5 +62,6 @@ export const SETTING = {
   serverTimeoutSeconds: 'server.timeoutSeconds',
   runAfterAccept: 'run.afterAccept',
   candidatesPerTurn: 'candidatesPerTurn',
+  speculate: 'speculate',
   runTimeoutSeconds: 'run.timeoutSeconds',
 } as const;

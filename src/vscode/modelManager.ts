@@ -4,7 +4,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { bundledModelDir } from '../engine/bundledModel';
-import type { Engine, LoadOptions, LoadProgress, ModelInfo } from '../protocol/engine';
+import { parseSpeculate, type Engine, type LoadOptions, type LoadProgress, type ModelInfo } from '../protocol/engine';
 import type { ModelStatusView } from '../protocol/webview';
 import type { EngineClient } from '../worker/engineClient';
 import { RemoteEngine } from '../engine/remote/remoteEngine';
@@ -21,12 +21,13 @@ export function settingsLoadOptions(globalStoragePath: string): LoadOptions {
   const variant = c.get<string>(SETTING.modelVariant, '').trim() || undefined;
   const threads = c.get<number>(SETTING.threads, 0);
   const compiledCache = c.get<string>(SETTING.compiledModelCache, '').trim() || path.join(globalStoragePath, 'compiled');
-  return { modelDir, variant, threads: threads > 0 ? threads : undefined, compile: c.get<boolean>(SETTING.compile, true), compiledCache };
+  const speculate = parseSpeculate(c.get<string>(SETTING.speculate, 'lookup'));
+  return { modelDir, variant, threads: threads > 0 ? threads : undefined, compile: c.get<boolean>(SETTING.compile, true), compiledCache, speculate };
 }
 
 /** The same key for the same load, however the options object was built (a validated folder is not loaded twice). */
 function loadKey(o: LoadOptions): string {
-  return JSON.stringify([path.resolve(o.modelDir), o.variant ?? '', o.threads ?? 0, o.compile !== false, o.compiledCache ?? '']);
+  return JSON.stringify([path.resolve(o.modelDir), o.variant ?? '', o.threads ?? 0, o.compile !== false, o.compiledCache ?? '', o.speculate ?? 'lookup']);
 }
 
 /**

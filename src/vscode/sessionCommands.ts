@@ -66,7 +66,9 @@ export async function handlePanelMessage(flow: TurnFlow, message: FromWebview): 
 
 /** The log line of a finished generation. */
 function describeGeneration(g: GenerationInfo): string {
-  return `Turn ${g.turnId}: ${g.stopReason}, ${g.tokens} tokens, seed ${g.seed}, ${g.promptTokens} context tokens (${g.reusedTokens} reused, ${g.droppedTurns} turns dropped), ${Math.round(g.totalMs ?? 0)} ms`;
+  const s = g.speculation;
+  const guesses = s ? `, ${s.proposer}: ${s.accepted} of ${s.proposed} guessed tokens accepted in ${s.verifies} checks` : '';
+  return `Turn ${g.turnId}: ${g.stopReason}, ${g.tokens} tokens, seed ${g.seed}, ${g.promptTokens} context tokens (${g.reusedTokens} reused, ${g.droppedTurns} turns dropped), ${Math.round(g.totalMs ?? 0)} ms${guesses}`;
 }
 
 async function pickSession(flow: TurnFlow, store: SessionStore): Promise<void> {

@@ -15,6 +15,7 @@ export const MODEL_SETTINGS = [
   SETTING.threads,
   SETTING.compile,
   SETTING.compiledModelCache,
+  SETTING.speculate,
   SETTING.serverUrl,
   SETTING.serverModel,
   SETTING.serverApiKeyEnv,

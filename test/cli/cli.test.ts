@@ -227,3 +227,26 @@ test('optimize compiles a published folder into a loadable one; generate on it g
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--variant must be one of fp32, fp16, int8, int4, got "int3"/);
 });
+
+test('generate --speculate: off, lookup and a draft folder give the same greedy text; the JSON says what was guessed', async () => {
+  const base = ['generate', '--prompt', 'total = 0\ntotal = total + 1\ntotal = total + 1\n', '--max-new-tokens', '24', '--temperature', '0', '--stop', 'none', '--json'];
+  const off = JSON.parse((await cli([...base, '--speculate', 'off'])).stdout);
+  const lookup = JSON.parse((await cli([...base, '--speculate', 'lookup'])).stdout);
+  const byDefault = JSON.parse((await cli(base)).stdout);
+  const draft = JSON.parse((await cli([...base, '--speculate', path.join(ROOT, 'models', 'codegen-tiny-random')])).stdout);
+  assert.equal(off.speculation, undefined);
+  for (const [what, r] of [['lookup', lookup], ['default', byDefault], ['draft', draft]] as const) {
+    assert.deepEqual(r.ids, off.ids, `${what}: the same tokens`);
+    assert.equal(r.text, off.text);
+  }
+  assert.equal(lookup.speculation.proposer, 'lookup');
+  assert.equal(byDefault.speculation.proposer, 'lookup', 'lookup by default');
+  assert.equal(draft.speculation.proposer, 'draft');
+  assert.equal(draft.speculation.accepted, draft.speculation.proposed, 'the model as its own draft: every guess accepted');
+  const bad = await cli([...base, '--speculate', '/nonexistent/draft']);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /\/nonexistent\/draft/);
+  const server = await cli(['generate', '--prompt', 'x', '--server', 'http://127.0.0.1:9', '--speculate', 'off']);
+  assert.equal(server.code, 2);
+  assert.match(server.stderr, /--speculate is for a local model/);
+});

@@ -59,10 +59,10 @@ test('the token budget is respected', async () => {
 });
 
 test('EOS ends generation and is not part of the output', async () => {
-  // Sampling at temperature 1 reaches <|endoftext|> within a few hundred tokens for some seeds (seed 18 on the
-  // bundled model); the search is deterministic.
+  // Sampling at temperature 1 reaches <|endoftext|> within a few hundred tokens for some seeds (seed 36 on the
+  // bundled model with prompt lookup, the default); the search is deterministic.
   let found = false;
-  for (let seed = 0; seed < 30 && !found; seed++) {
+  for (let seed = 0; seed < 60 && !found; seed++) {
     const r = await engine.generate(request({ temperature: 1, topP: 1, seed, maxNewTokens: 400 }));
     if (r.stopReason === 'eos') {
       found = true;

@@ -70,6 +70,9 @@ export async function buildDecoderGraph(
   // The first position (row j predicts token j + 1) whose best candidates top_ids / top_logprobs give; at most
   // sequence - 1.
   g.inputs.push({ name: 'rank_from', dataType: DataType.INT64, shape: [1] });
+  // The first position whose logits `logits` gives, at most sequence - 1: the last alone when decoding, every fed
+  // position when checking proposed tokens (speculative decoding).
+  g.inputs.push({ name: 'logits_from', dataType: DataType.INT64, shape: [1] });
   for (let i = 0; i < config.nLayer; i++) {
     // Keys transposed, so that q k^T reads them as they lie; the buffers' last positions past past_length are unused.
     g.inputs.push({ name: `past_keys_t.${i}`, dataType: DataType.FLOAT, shape: [1, H, Dp, 'capacity'] });
@@ -177,8 +180,9 @@ export async function buildDecoderGraph(
     if (signal?.aborted) throw new EngineError('cancelled', `The conversion was cancelled after ${i + 1} of ${config.nLayer} layers; nothing was written.`);
   }
 
-  // lm_head over the tokenizer's rows only; the outputs are the last position's logits and, for the positions
-  // before it, the log-probability of the token that actually follows (all that perplexity needs).
+  // lm_head over the tokenizer's rows only; the outputs are the logits of the positions from logits_from on (the
+  // last alone, but when proposed tokens are checked) and, for the positions before the last, the
+  // log-probability of the token that actually follows (all that perplexity needs).
   const lmBias = weights.vector('lm_head.bias').subarray(0, Vt);
   const lmHead = linear.emit(x, 'lm_head', E, Vt, {
     inOut: () => sliceColumns(weights.linear('lm_head'), E, config.vocabSize, Vt),
@@ -186,8 +190,8 @@ export async function buildDecoderGraph(
   });
   const logitsAll = g.node('Add', [lmHead, g.floats('lm_head.bias', lmBias, [Vt])])[0];
   const minusOne = g.int64s('minus_1', [-1]);
-  const last = g.node('Slice', [logitsAll, minusOne, intMax, axis1])[0];
-  g.node('Reshape', [last, g.int64s('logits_shape', [1, Vt])], { outputs: ['logits'] });
+  const rows = g.node('Slice', [logitsAll, 'logits_from', intMax, axis1])[0];
+  g.node('Reshape', [rows, g.int64s('logits_shape', [-1, Vt])], { outputs: ['logits'] });
   const inner = g.node('Slice', [logitsAll, zero, minusOne, axis1])[0];
   const nextIds = g.node('Slice', ['input_ids', one, intMax, axis1])[0];
   const picked = g.node('GatherElements', [inner, g.node('Unsqueeze', [nextIds, axis2])[0]], { attrs: { axis: { int: 2 } } })[0];
@@ -204,7 +208,7 @@ export async function buildDecoderGraph(
   g.node('Cast', [topIds], { outputs: ['top_ids'], attrs: { to: { int: DataType.INT32 } } });
   onProgress?.({ done: config.nLayer + 1, total: config.nLayer + 1 });
 
-  g.outputs.push({ name: 'logits', dataType: DataType.FLOAT, shape: [1, Vt] });
+  g.outputs.push({ name: 'logits', dataType: DataType.FLOAT, shape: ['logit_rows', Vt] });
   g.outputs.push({ name: 'token_logprobs', dataType: DataType.FLOAT, shape: [1, 'sequence_minus_1'] });
   g.outputs.push({ name: 'top_logprobs', dataType: DataType.FLOAT, shape: [1, 'ranked', ALTERNATIVES_K] });
   g.outputs.push({ name: 'top_ids', dataType: DataType.INT32, shape: [1, 'ranked', ALTERNATIVES_K] });
