@@ -69,6 +69,11 @@ export function pickVariant(snapshot: RepoSnapshot, requested?: string): RemoteV
   return found;
 }
 
+/** Where the extension looks for downloaded models: its own folder (under its global storage), then the CLI's. */
+export function downloadedModelRoots(globalStoragePath: string): string[] {
+  return [path.join(globalStoragePath, 'models'), defaultModelsRoot()];
+}
+
 export function defaultModelsRoot(env: Readonly<Record<string, string | undefined>> = process.env): string {
   if (process.platform === 'win32' && env.LOCALAPPDATA) return path.join(env.LOCALAPPDATA, 'codegen-mt', 'models');
   const cache = env.XDG_CACHE_HOME?.trim() || path.join(os.homedir(), '.cache');

@@ -23,7 +23,7 @@ import type { CodeGenConfig } from './modelFolder';
 import { openModel } from './modelLoader';
 import { fitContext, scorePrompt, tokenAlternatives, type FittedContext } from './promptFit';
 import { DraftModel } from './draftModel';
-import { createSpeculation, PromptLookup, type Proposer } from './generation/speculation';
+import { createSpeculation, FirstGuess, PromptLookup, type Proposer } from './generation/speculation';
 import { CodeGenTokenizer } from './tokenizer';
 
 interface LoadedModel {
@@ -33,6 +33,8 @@ interface LoadedModel {
   readonly cache: ContextCache;
   /** Guesses ahead for speculative decoding; undefined: off (or a graph that cannot check guesses). */
   readonly proposer?: Proposer;
+  /** The draft model among the proposers, if any (disposed with the model). */
+  readonly draft?: DraftModel;
 }
 
 export class LocalEngine implements Engine {
@@ -67,7 +69,7 @@ export class LocalEngine implements Engine {
         loadMs: performance.now() - started,
         speculation: speculation.description,
       };
-      this.model = { info, config, decoder, cache: new ContextCache(decoder), proposer: speculation.proposer };
+      this.model = { info, config, decoder, cache: new ContextCache(decoder), proposer: speculation.proposer, draft: speculation.draft };
       return info;
     });
   }
@@ -119,7 +121,7 @@ export class LocalEngine implements Engine {
     const model = this.model;
     this.model = undefined;
     await model?.decoder.dispose();
-    if (model?.proposer instanceof DraftModel) await model.proposer.dispose();
+    await model?.draft?.dispose();
   }
 
   private async runGenerate(request: GenerateRequest, { onDelta, signal }: GenerateCallbacks): Promise<GenerateResult> {
@@ -198,7 +200,7 @@ export class LocalEngine implements Engine {
 }
 
 /** The proposer the load options ask for, and how the model line describes it. */
-async function openProposer(options: LoadOptions, decoder: Decoder, callbacks?: LoadCallbacks): Promise<{ proposer?: Proposer; description: string }> {
+async function openProposer(options: LoadOptions, decoder: Decoder, callbacks?: LoadCallbacks): Promise<{ proposer?: Proposer; draft?: DraftModel; description: string }> {
   const speculate = options.speculate ?? 'lookup';
   if (speculate === 'off') return { description: 'off' };
   if (!decoder.givesRowLogits) return { description: 'off (this graph cannot check guesses: compile it again with codegen-mt optimize)' };
@@ -209,7 +211,9 @@ async function openProposer(options: LoadOptions, decoder: Decoder, callbacks?: 
   );
   const label = `${path.basename(opened.modelDir)} (${opened.variant})`;
   try {
-    return { proposer: new DraftModel(opened.decoder, opened.config, label), description: `draft: ${label}` };
+    const draft = new DraftModel(opened.decoder, opened.config, label);
+    // Prompt lookup first where the text repeats a 2- or 3-gram (free and often right), the draft elsewhere.
+    return { proposer: new FirstGuess([new PromptLookup(3, 2), draft]), draft, description: `lookup + draft: ${label}` };
   } catch (err) {
     await opened.decoder.dispose();
     throw err;

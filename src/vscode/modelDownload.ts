@@ -15,7 +15,7 @@ import { listVariants, type CodeGenConfig } from '../engine/modelFolder';
 import { PRECISIONS, type Precision } from '../engine/compiler/graphBuilder';
 import { DownloadError } from '../download/downloadError';
 import { DEFAULT_REVISION, fetchRepoSnapshot, hubSettingsFromEnv, normalizeRepoId, type HubSettings, type RepoSnapshot } from '../download/hubApi';
-import { defaultModelsRoot, downloadModel, manualSteps, modelFolderName, remoteVariants, smallFiles, type RemoteVariant } from '../download/modelDownloader';
+import { downloadedModelRoots, downloadModel, manualSteps, modelFolderName, remoteVariants, smallFiles, type RemoteVariant } from '../download/modelDownloader';
 import { describeProgress, formatBytes } from '../download/progressMeter';
 import { explicitProxy } from '../download/proxy';
 import { COMMAND } from './contributes';
@@ -41,11 +41,6 @@ export interface DownloadModelArgs {
 export interface DownloadedModel {
   readonly modelDir: string;
   readonly variant: string;
-}
-
-/** Where downloaded models are looked for: the extension's own, then the CLI's (`codegen-mt download`). */
-export function downloadedModelRoots(globalStoragePath: string): string[] {
-  return [path.join(globalStoragePath, 'models'), defaultModelsRoot()];
 }
 
 const VARIANT_NOTES: Readonly<Record<string, string>> = {

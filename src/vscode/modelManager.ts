@@ -4,7 +4,9 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { bundledModelDir } from '../engine/bundledModel';
-import { parseSpeculate, type Engine, type LoadOptions, type LoadProgress, type ModelInfo } from '../protocol/engine';
+import { chooseDraftModel } from '../download/draftChoice';
+import { downloadedModelRoots, listDownloadedModels } from '../download/modelDownloader';
+import { parseSpeculate, type Engine, type LoadOptions, type LoadProgress, type ModelInfo, type SpeculateOption } from '../protocol/engine';
 import type { ModelStatusView } from '../protocol/webview';
 import type { EngineClient } from '../worker/engineClient';
 import { RemoteEngine } from '../engine/remote/remoteEngine';
@@ -21,8 +23,19 @@ export function settingsLoadOptions(globalStoragePath: string): LoadOptions {
   const variant = c.get<string>(SETTING.modelVariant, '').trim() || undefined;
   const threads = c.get<number>(SETTING.threads, 0);
   const compiledCache = c.get<string>(SETTING.compiledModelCache, '').trim() || path.join(globalStoragePath, 'compiled');
-  const speculate = parseSpeculate(c.get<string>(SETTING.speculate, 'lookup'));
+  const speculate = speculateSetting(c.get<string>(SETTING.speculate, 'auto'), modelDir, globalStoragePath);
   return { modelDir, variant, threads: threads > 0 ? threads : undefined, compile: c.get<boolean>(SETTING.compile, true), compiledCache, speculate };
+}
+
+/**
+ * codegenMt.speculate: `auto` (the default) takes a downloaded CodeGen small enough to be the model's draft (with
+ * prompt lookup), else prompt lookup alone; `off`, `lookup` or a draft folder as they are.
+ */
+export function speculateSetting(value: string, modelDir: string, globalStoragePath: string): SpeculateOption {
+  if (value.trim() !== 'auto') return parseSpeculate(value);
+  const downloaded = listDownloadedModels(downloadedModelRoots(globalStoragePath)).map((m) => m.modelDir);
+  const draft = chooseDraftModel(modelDir, downloaded);
+  return draft ? { draftModelDir: draft } : 'lookup';
 }
 
 /** The same key for the same load, however the options object was built (a validated folder is not loaded twice). */

@@ -241,8 +241,8 @@ test('generate --speculate: off, lookup and a draft folder give the same greedy 
   }
   assert.equal(lookup.speculation.proposer, 'lookup');
   assert.equal(byDefault.speculation.proposer, 'lookup', 'lookup by default');
-  assert.equal(draft.speculation.proposer, 'draft');
-  assert.equal(draft.speculation.accepted, draft.speculation.proposed, 'the model as its own draft: every guess accepted');
+  assert.equal(draft.speculation.proposer, 'lookup+draft');
+  assert.ok(draft.speculation.accepted > 0, 'the model as its own draft: its guesses are accepted');
   const bad = await cli([...base, '--speculate', '/nonexistent/draft']);
   assert.notEqual(bad.code, 0);
   assert.match(bad.stderr, /\/nonexistent\/draft/);

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { resolveGenerationConfig } from '../../src/engine/generation/config';
 import { createGenerationPipeline, generate, type GenerationOutput, type VerifyingSource } from '../../src/engine/generation/generate';
-import { createSpeculation, PromptLookup, type Proposer } from '../../src/engine/generation/speculation';
+import { createSpeculation, FirstGuess, PromptLookup, type Proposer } from '../../src/engine/generation/speculation';
 import { CodeGenTokenizer, EOS_ID, TOKENIZER_VOCAB_SIZE } from '../../src/engine/tokenizer';
 import type { GenerateRequest, TokenId } from '../../src/protocol/engine';
 
@@ -215,4 +215,13 @@ test('prompt lookup guesses what followed the latest earlier occurrence of the l
   assert.deepEqual(lookup.propose([1, 2, 3], 4), [], 'nothing repeats');
   assert.deepEqual(lookup.propose([7, 7], 5), [7], 'no more than there is');
   assert.deepEqual(lookup.propose([1, 2, 1, 2], 0), []);
+});
+
+test('the first guess of several proposers: the first that guesses anything', async () => {
+  const none: Proposer = { name: 'none', propose: () => [] };
+  const fixed: Proposer = { name: 'fixed', propose: (_t, k) => [7, 8, 9].slice(0, k) };
+  const first = new FirstGuess([new PromptLookup(3, 2), none, fixed]);
+  assert.equal(first.name, 'lookup+none+fixed');
+  assert.deepEqual(await first.propose([1, 2, 5, 1, 2], 2), [5, 1], 'lookup where a 2-gram repeats');
+  assert.deepEqual(await first.propose([1, 2, 3], 2), [7, 8], 'else the next one that guesses');
 });

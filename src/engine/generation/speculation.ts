@@ -41,6 +41,26 @@ export class PromptLookup implements Proposer {
 }
 
 /**
+ * The first guess of several proposers: prompt lookup where the text repeats itself (free), the draft model
+ * elsewhere.
+ */
+export class FirstGuess implements Proposer {
+  readonly name: string;
+
+  constructor(private readonly proposers: readonly Proposer[]) {
+    this.name = proposers.map((p) => p.name).join('+');
+  }
+
+  async propose(tokens: readonly TokenId[], k: number): Promise<TokenId[]> {
+    for (const proposer of this.proposers) {
+      const guess = await proposer.propose(tokens, k);
+      if (guess.length > 0) return guess;
+    }
+    return [];
+  }
+}
+
+/**
  * How many tokens to guess: grows by 2 after a guess accepted whole, shrinks by 1 after one that was not (the rule
  * of Hugging Face's assisted generation), within [1, max].
  */
