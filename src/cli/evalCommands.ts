@@ -10,10 +10,13 @@ import { summaryMarkdown, type MtpbSummary } from '../eval/summary';
 import { checkedSampling, interruptSignal, numberOption, openEngine, parse, UsageError, type Io, type Values } from './common';
 
 export const EVAL_USAGE = `  mtpb        [--mode multi|single|both] [--samples N] [--problems 1,5,9] [--out DIR]
-              [--temperature T] [--top-p P] [--greedy] [--seed S] [--data FILE]
+              [--temperature T] [--top-p P] [--greedy] [--seed S] [--data FILE] [--candidates N]
               [--python PATH] [--timeout S] [--memory-mb M] [--workers N]
                                                         the paper's Multi-Turn Programming Benchmark;
-                                                        resumes a run in DIR (default ./mtpb-results)
+                                                        resumes a run in DIR (default ./mtpb-results);
+                                                        --candidates N also runs each mode with N
+                                                        candidates per turn ranked by running them
+                                                        (same seeds) and reports the gain
   mtpb score  --samples FILE [--out DIR] [--data FILE] [--python PATH] [--timeout S] ...
                                                         scores samples in the paper's format
   humaneval   [--samples N] [--k 1,10,100] [--problems 0,1] [--out DIR] [--max-new-tokens N]
@@ -111,7 +114,7 @@ function overallTable(summary: MtpbSummary): string {
 
 export async function mtpbCommand(args: string[], io: Io): Promise<number> {
   if (args[0] === 'score') return mtpbScoreCommand(args.slice(1), io);
-  const values = parse(args, { ...SANDBOX, ...RUN, mode: { type: 'string' } });
+  const values = parse(args, { ...SANDBOX, ...RUN, mode: { type: 'string' }, candidates: { type: 'string' } });
   const mode = (values.mode as string | undefined) ?? 'both';
   const modes: MtpbMode[] = mode === 'both' ? ['multi', 'single'] : mode === 'multi' || mode === 'single' ? [mode] : [];
   if (modes.length === 0) throw new UsageError(`--mode must be multi, single or both, got "${mode}"`);
@@ -120,6 +123,7 @@ export async function mtpbCommand(args: string[], io: Io): Promise<number> {
     ...samplingOf(values),
     modes,
     samples: countOption(values, 'samples'),
+    candidates: countOption(values, 'candidates'),
     problems: listOption(values, 'problems'),
     dataFile: values.data as string | undefined,
     outDir: (values.out as string | undefined) ?? 'mtpb-results',

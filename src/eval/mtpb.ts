@@ -1,18 +1,19 @@
 // MTPB as the CodeGen paper ran it, over any Engine: each problem's templates are filled with each of its test
 // inputs (by Python's str.format, as the paper's sampler does), and for each input and sample the program is
 // generated either multi-turn (runMultiTurn: the protocol's one owner) or single-turn (the same turns as one
-// prompt, one generation), then executed and scored by the paper's rules in the sandbox.
+// prompt, one generation), then executed and scored by the paper's rules in the sandbox. With `candidates` N, each
+// mode also runs execution-ranked on the same jobs and seeds (mtpbSample.ts) and the summary compares the two
+// (mtpbRanking.ts).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { GENERATION_DEFAULTS, type Engine, type GenerateResult } from '../protocol/engine';
-import { EngineError } from '../protocol/errors';
-import { runMultiTurn } from '../session/multiTurn';
-import { assembleProgram, formatPrompt, MTPB_HEADER, promptContext } from '../session/paperFormat';
-import { fileSha256, generateAndExecute, harnessLines, prepareSandbox, sampleSeed, type EvalCallbacks, type EvalRunOptions, type SandboxSettings } from './evalRun';
+import { GENERATION_DEFAULTS, type Engine } from '../protocol/engine';
+import { fileSha256, generateAndExecute, harnessLines, prepareSandbox, type EvalCallbacks, type EvalRunOptions, type SandboxSettings } from './evalRun';
+import { rankingComparisons } from './mtpbRanking';
+import { generateMtpbSample, mtpbKey, rankedMode, type MtpbJob } from './mtpbSample';
 import { jsonWithRaw, ResultsStore, writeFileDurably, type StoredRecord } from './resultsStore';
 import type { PythonInfo } from './python';
 import { benchmarkDataFile, MTPB_DATA } from './benchmarkData';
-import { EvalSetupError, type Isolation } from './sandbox';
+import { EvalSetupError, type ExecRequest, type Isolation } from './sandbox';
 import { summarize, summaryMarkdown, summarySvg, type MtpbSummary, type SampleOutcome } from './summary';
 
 export type MtpbMode = 'multi' | 'single';
@@ -34,8 +35,15 @@ export interface MtpbProblem {
   readonly goldJson: readonly string[];
 }
 
+export { mtpbKey };
+
 export interface MtpbOptions extends EvalRunOptions {
   readonly modes?: readonly MtpbMode[];
+  /**
+   * Candidates per generation ranked by running them (2 or more): each mode then also runs execution-ranked
+   * (mode `multi-ranked3`, ...) on the same jobs and seeds, and the summary compares the two.
+   */
+  readonly candidates?: number;
   /** The model's context (for the single-turn budget). Default 2048. */
   readonly nPositions?: number;
 }
@@ -66,6 +74,8 @@ export interface MtpbRecord extends StoredRecord {
   readonly printed: string | null;
   readonly error: string | null;
   readonly prompt_perplexity: number | null;
+  /** Time to generate the sample (the comparison's cost ratio reads it). */
+  readonly generate_ms?: number;
 }
 
 export function defaultMtpbData(): string {
@@ -86,91 +96,6 @@ export function loadMtpbProblems(python: PythonInfo, dataFile: string): MtpbProb
       goldJson: p.gold_json,
     }))
     .sort((a, b) => Number(a.id) - Number(b.id) || a.id.localeCompare(b.id));
-}
-
-interface MtpbJob {
-  readonly key: string;
-  readonly mode: MtpbMode;
-  readonly problem: MtpbProblem;
-  readonly inputIndex: number;
-  readonly sampleIndex: number;
-}
-
-interface GeneratedSample {
-  readonly program: string;
-  readonly turns: readonly object[];
-  readonly promptPerplexity: number | null;
-  readonly seed: number;
-  readonly generateMs: number;
-  readonly generationError?: string;
-}
-
-export function mtpbKey(mode: string, problemId: string, inputIndex: number, sampleIndex: number): string {
-  return `${mode}/${problemId}/${inputIndex}/${sampleIndex}`;
-}
-
-function turnRecord(prompt: string, result: GenerateResult): object {
-  return {
-    prompt,
-    code: result.text,
-    perplexity: Number.isFinite(result.prompt.perplexity) ? result.prompt.perplexity : null,
-    stopReason: result.stopReason,
-    promptTokens: result.promptTokens,
-    droppedTurns: result.droppedTurns,
-    seed: result.seed,
-    timings: result.timings,
-  };
-}
-
-function meanOf(values: readonly (number | null)[]): number | null {
-  const finite = values.filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
-  return finite.length ? finite.reduce((a, b) => a + b, 0) / finite.length : null;
-}
-
-/** Errors of one request that would recur on every retry: the sample is recorded as failed. */
-function isSampleError(err: unknown): err is EngineError {
-  return err instanceof EngineError && (err.code === 'context-too-long' || err.code === 'invalid-request');
-}
-
-async function generateMtpbSample(engine: Engine, job: MtpbJob, options: MtpbOptions, signal?: AbortSignal): Promise<GeneratedSample | undefined> {
-  const started = performance.now();
-  const seed = sampleSeed(options.seed ?? 16, job.key);
-  const prompts = job.problem.prompts[job.inputIndex];
-  const sampling = { temperature: options.temperature ?? GENERATION_DEFAULTS.temperature, topP: options.topP ?? GENERATION_DEFAULTS.topP, seed };
-  try {
-    if (job.mode === 'multi') {
-      const result = await runMultiTurn(engine, prompts, { header: MTPB_HEADER, maxNewTokens: job.problem.maxGenLength, stop: 'turn', signal, ...sampling });
-      if (signal?.aborted || result.turns.length < prompts.length || result.turns.some((t) => t.result.stopReason === 'cancelled')) return undefined;
-      const turns = result.turns.map((t) => turnRecord(t.prompt, t.result));
-      return {
-        program: result.program,
-        turns,
-        promptPerplexity: meanOf(result.turns.map((t) => t.result.prompt.perplexity)),
-        seed,
-        generateMs: performance.now() - started,
-      };
-    }
-    // Single-turn: every turn as a `# ...` line of one prompt; one generation with the turns' budgets summed,
-    // cut by the same stop rules, capped to what the context leaves.
-    const prompt = prompts.join('\n');
-    const context = promptContext(MTPB_HEADER, [], prompt);
-    const promptTokens = (await engine.tokenize(MTPB_HEADER + formatPrompt(prompt))).length;
-    const room = (options.nPositions ?? 2048) - promptTokens - 1;
-    const maxNewTokens = Math.max(1, Math.min(job.problem.maxGenLength * prompts.length, room));
-    const result = await engine.generate({ context, maxNewTokens, stop: 'turn', ...sampling }, { signal });
-    if (signal?.aborted || result.stopReason === 'cancelled') return undefined;
-    return {
-      program: assembleProgram(MTPB_HEADER, [{ prompt, code: result.text }]),
-      turns: [turnRecord(prompt, result)],
-      promptPerplexity: Number.isFinite(result.prompt.perplexity) ? result.prompt.perplexity : null,
-      seed,
-      generateMs: performance.now() - started,
-    };
-  } catch (err) {
-    if (signal?.aborted || (err instanceof EngineError && err.code === 'cancelled')) return undefined;
-    if (!isSampleError(err)) throw err;
-    return { program: MTPB_HEADER, turns: [], promptPerplexity: null, seed, generateMs: performance.now() - started, generationError: `generation: ${err.message}` };
-  }
 }
 
 export function outcomeOf(record: MtpbRecord): SampleOutcome {
@@ -201,6 +126,8 @@ export async function runMtpb(engine: Engine, options: MtpbOptions, callbacks: E
   const samples = options.samples ?? 1;
   if (!Number.isInteger(samples) || samples < 1) throw new EvalSetupError(`samples must be a whole number >= 1, got ${samples}`);
   const modes = options.modes ?? ['multi', 'single'];
+  const candidates = options.candidates ?? 1;
+  if (!Number.isInteger(candidates) || candidates < 1) throw new EvalSetupError(`candidates must be a whole number >= 1, got ${candidates}`);
   const sandbox = await prepareSandbox(options, MTPB_TIMEOUT_S, callbacks.onNote);
   const all = loadMtpbProblems(sandbox.python, dataFile);
   let problems = all;
@@ -224,7 +151,10 @@ export async function runMtpb(engine: Engine, options: MtpbOptions, callbacks: E
     for (const mode of modes) {
       for (let inputIndex = 0; inputIndex < problem.prompts.length; inputIndex++) {
         for (let sampleIndex = 0; sampleIndex < samples; sampleIndex++) {
-          jobs.push({ key: mtpbKey(mode, problem.id, inputIndex, sampleIndex), mode, problem, inputIndex, sampleIndex });
+          const key = mtpbKey(mode, problem.id, inputIndex, sampleIndex);
+          jobs.push({ key, seedKey: key, mode, problem, inputIndex, sampleIndex });
+          // The execution-ranked twin: its own record, plain sampling's seed.
+          if (candidates > 1) jobs.push({ key: mtpbKey(rankedMode(mode, candidates), problem.id, inputIndex, sampleIndex), seedKey: key, mode, problem, inputIndex, sampleIndex, candidates });
         }
       }
     }
@@ -232,13 +162,15 @@ export async function runMtpb(engine: Engine, options: MtpbOptions, callbacks: E
   const skipped = jobs.filter((j) => store.has(j.key)).length;
   const passedBefore = jobs.filter((j) => store.records.get(j.key)?.passed).length;
 
+  // Candidates run in the same pool as the scored programs, under the same limits.
+  const ranking = { run: (request: ExecRequest) => sandbox.pool.run(request), options: sandbox.options };
   let outcome: { complete: boolean; computed: number };
   try {
     outcome = await generateAndExecute(
       jobs,
       (key) => store.has(key),
       sandbox.pool,
-      (job) => generateMtpbSample(engine, job, options, callbacks.signal),
+      (job) => generateMtpbSample(engine, job, options, ranking, callbacks.signal),
       async (job, generated) => {
         const goldJson = job.problem.goldJson[job.inputIndex];
         const exec = generated.generationError
@@ -246,7 +178,7 @@ export async function runMtpb(engine: Engine, options: MtpbOptions, callbacks: E
           : await sandbox.pool.run({ kind: 'mtpb', program: generated.program, goldJson });
         const record: MtpbRecord = {
           key: job.key,
-          mode: job.mode,
+          mode: job.candidates ? rankedMode(job.mode, job.candidates) : job.mode,
           id: job.problem.id,
           name: job.problem.name,
           category: job.problem.category,
@@ -257,6 +189,7 @@ export async function runMtpb(engine: Engine, options: MtpbOptions, callbacks: E
           printed: exec.printed,
           error: exec.error,
           prompt_perplexity: generated.promptPerplexity,
+          generate_ms: generated.generateMs,
         };
         const line = jsonWithRaw(
           {
@@ -283,15 +216,17 @@ export async function runMtpb(engine: Engine, options: MtpbOptions, callbacks: E
   }
 
   const wanted = new Set(jobs.map((j) => j.key));
-  const outcomes = [...store.records.values()].filter((r) => wanted.has(r.key)).map(outcomeOf);
+  const records = [...store.records.values()].filter((r) => wanted.has(r.key));
+  const outcomes = records.map(outcomeOf);
   const notes = [...sandbox.isolation.notes];
   if (!outcome.complete) notes.push(`incomplete: ${outcomes.length} of ${jobs.length} samples (run again with the same options to resume)`);
-  const summary = summarize(outcomes, `MTPB: ${path.basename(options.model)}`, {
+  let summary = summarize(outcomes, `MTPB: ${path.basename(options.model)}`, {
     model: options.model,
     data: dataFile,
     modes: modes.join(', '),
     problems: problems.length === all.length ? `all ${all.length}` : problems.map((p) => p.id).join(','),
     samplesPerInput: samples,
+    ...(candidates > 1 ? { candidates, rankedBy: 'running the program so far, not the MTPB tests: ran first, then mean log-probability' } : {}),
     sampling: temperature === 0 ? 'greedy' : `temperature ${temperature}, top-p ${topP}`,
     seed,
     python: `${sandbox.python.executable} (${sandbox.python.version})`,
@@ -299,6 +234,7 @@ export async function runMtpb(engine: Engine, options: MtpbOptions, callbacks: E
     timeLimitS: sandbox.options.timeoutS,
     memoryLimitMb: sandbox.options.memoryMb,
   }, notes);
+  if (candidates > 1) summary = { ...summary, ranking: rankingComparisons(records, modes, candidates) };
   const files = writeSummaryFiles(options.outDir, summary);
   return {
     samplesPath: store.file,

@@ -51,6 +51,26 @@ export interface MtpbSummary {
   readonly modes: readonly ModeSummary[];
   readonly problems: readonly ProblemSummary[];
   readonly notes: readonly string[];
+  /** With `--candidates N`: each mode's execution-ranked samples against its plain ones. */
+  readonly ranking?: readonly RankingComparison[];
+}
+
+/** Execution-ranked candidates against plain sampling, on the samples both have (the same jobs and seeds). */
+export interface RankingComparison {
+  readonly mode: string;
+  readonly rankedMode: string;
+  readonly candidates: number;
+  /** Samples present in both modes. */
+  readonly pairs: number;
+  readonly plain: Rate;
+  readonly ranked: Rate;
+  /** Ranked pass rate minus plain, in percentage points. */
+  readonly gainPoints: number;
+  /** Pairs the ranked sample passed and the plain one failed, and the reverse. */
+  readonly rankedOnly: number;
+  readonly plainOnly: number;
+  /** Generation time of the ranked samples over the plain ones (N candidates and their runs cost about N x). */
+  readonly generateTimeRatio: number | null;
 }
 
 function rate(outcomes: readonly { passed: boolean }[]): Rate {
@@ -137,6 +157,7 @@ export function summaryMarkdown(summary: MtpbSummary): string {
   for (const m of summary.modes) lines.push(`| ${m.mode} | ${m.runs} | ${m.passed} | ${pct(m)} | ${num(m.meanPromptPerplexity)} |`);
 
   const categories = [...new Set(summary.modes.flatMap((m) => Object.keys(m.byCategory)))].sort();
+  if (summary.ranking?.length) lines.push(...rankingLines(summary.ranking));
   lines.push('', '## By category', '', `| category | ${summary.modes.map((m) => m.mode).join(' | ')} |`, `| --- |${summary.modes.map(() => ' ---: |').join('')}`);
   for (const c of categories) {
     lines.push(`| ${cell(c)} | ${summary.modes.map((m) => (m.byCategory[c] ? `${pct(m.byCategory[c])} (${m.byCategory[c].passed}/${m.byCategory[c].runs})` : '-')).join(' | ')} |`);
@@ -163,6 +184,18 @@ export function summaryMarkdown(summary: MtpbSummary): string {
     lines.push(`| ${p.id} | ${cell(p.name)} | ${cell(p.category)} | ${cells.join(' | ')} |`);
   }
   return lines.join('\n') + '\n';
+}
+
+function rankingLines(ranking: readonly RankingComparison[]): string[] {
+  const lines = ['', '## Execution-ranked candidates vs plain sampling', ''];
+  lines.push('Candidates ranked by running the program so far (not the tests): those that ran first, then by mean token log-probability; candidate 0 is the plain sample.', '');
+  lines.push('| mode | candidates | samples | plain | ranked | gain (points) | ranked only | plain only | generation time |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const r of ranking) {
+    const time = r.generateTimeRatio === null ? '-' : `${r.generateTimeRatio.toFixed(2)}x`;
+    const gain = `${r.gainPoints >= 0 ? '+' : ''}${r.gainPoints.toFixed(2)}`;
+    lines.push(`| ${r.mode} | ${r.candidates} | ${r.pairs} | ${pct(r.plain)} | ${pct(r.ranked)} | ${gain} | ${r.rankedOnly} | ${r.plainOnly} | ${time} |`);
+  }
+  return lines;
 }
 
 const escapeXml = (s: string): string => s.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c] ?? c);
