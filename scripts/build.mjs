@@ -26,6 +26,7 @@ const nodeEntries = {
   quality: 'bench/quality.ts',
   sessionOptions: 'bench/sessionOptions.ts',
   scale: 'bench/scale.ts',
+  speculation: 'bench/speculation.ts',
 };
 const builds = [
   {
