@@ -31,6 +31,8 @@ export class CompiledDecoder implements Decoder {
     readonly ranksAlternatives: boolean,
     /** A graph of compiler version 5 or later gives the logits of every fed position when asked. */
     readonly givesRowLogits: boolean,
+    /** A graph of compiler version 6 or later scores only the rows asked for (score_from). */
+    private readonly scoresFrom: boolean,
   ) {}
 
   static async open(file: string, config: CodeGenConfig, threads?: number, tuning?: SessionTuning): Promise<CompiledDecoder> {
@@ -47,7 +49,7 @@ export class CompiledDecoder implements Decoder {
       throw new EngineError('invalid-model', `${file} is not a graph made by codegen-mt optimize for this config.json: compile it again (codegen-mt optimize).`);
     }
     const ranks = session.inputNames.includes('rank_from') && session.outputNames.includes('top_ids') && session.outputNames.includes('top_logprobs');
-    return new CompiledDecoder(session, config, dim, ranks, session.inputNames.includes('logits_from'));
+    return new CompiledDecoder(session, config, dim, ranks, session.inputNames.includes('logits_from'), session.inputNames.includes('score_from'));
   }
 
   get length(): number {
@@ -69,6 +71,7 @@ export class CompiledDecoder implements Decoder {
     if (this.ranksAlternatives) feeds.rank_from = new ort.Tensor('int64', BigInt64Array.of(BigInt(firstRanked - 1)), [1]);
     const firstRow = this.givesRowLogits && logitsFrom !== undefined ? Math.min(ids.length - 1, Math.max(0, logitsFrom)) : ids.length - 1;
     if (this.givesRowLogits) feeds.logits_from = new ort.Tensor('int64', BigInt64Array.of(BigInt(firstRow)), [1]);
+    if (this.scoresFrom) feeds.score_from = new ort.Tensor('int64', BigInt64Array.of(BigInt(wantSurprisals ? 0 : ids.length - 1)), [1]);
     for (let i = 0; i < this.config.nLayer; i++) {
       feeds[`past_keys_t.${i}`] = this.kv[2 * i];
       feeds[`past_values.${i}`] = this.kv[2 * i + 1];

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { resolveGenerationConfig } from '../../src/engine/generation/config';
 import { createGenerationPipeline, generate, type GenerationOutput, type VerifyingSource } from '../../src/engine/generation/generate';
-import { createSpeculation, FirstGuess, PromptLookup, type Proposer } from '../../src/engine/generation/speculation';
+import { AdaptiveLength, createSpeculation, FirstGuess, PromptLookup, type Proposer } from '../../src/engine/generation/speculation';
 import { CodeGenTokenizer, EOS_ID, TOKENIZER_VOCAB_SIZE } from '../../src/engine/tokenizer';
 import type { GenerateRequest, TokenId } from '../../src/protocol/engine';
 
@@ -224,4 +224,25 @@ test('the first guess of several proposers: the first that guesses anything', as
   assert.equal(first.name, 'lookup+none+fixed');
   assert.deepEqual(await first.propose([1, 2, 5, 1, 2], 2), [5, 1], 'lookup where a 2-gram repeats');
   assert.deepEqual(await first.propose([1, 2, 3], 2), [7, 8], 'else the next one that guesses');
+});
+
+test('the guess length adapts: +2 after a whole guess, -1 otherwise; single guesses that fail pause guessing, longer each time', () => {
+  const length = new AdaptiveLength(8, 4);
+  length.update(4, 4);
+  assert.equal(length.k, 6);
+  length.update(6, 6);
+  length.update(3, 8);
+  assert.equal(length.k, 7, 'capped at 8, then one less');
+  const small = new AdaptiveLength(8, 1);
+  const pauses: number[] = [];
+  for (let round = 0; round < 3; round++) {
+    small.update(0, 1); // a single guess rejected
+    let paused = 0;
+    while (!small.shouldGuess()) paused++;
+    pauses.push(paused);
+  }
+  assert.deepEqual(pauses, [4, 8, 16]);
+  small.update(1, 1);
+  small.update(0, 3);
+  assert.equal(small.shouldGuess(), true, 'an accepted guess ended the pauses; a longer guess rejected does not pause');
 });

@@ -17,7 +17,7 @@ import { RandomWeights, type RandomShape } from './randomWeights';
 import { OnnxExportWeights, type CodeGenWeights } from './weights';
 
 /** Bump when the graph changes: every cached compile is then rebuilt. */
-export const COMPILER_VERSION = 5;
+export const COMPILER_VERSION = 6;
 /** The config.json key that marks a compiled folder and says what it came from. */
 export const COMPILED_KEY = 'codegen_mt_compiled';
 /** Published fp32 files the compiler reads, best first. */

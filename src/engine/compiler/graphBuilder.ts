@@ -73,6 +73,9 @@ export async function buildDecoderGraph(
   // The first position whose logits `logits` gives, at most sequence - 1: the last alone when decoding, every fed
   // position when checking proposed tokens (speculative decoding).
   g.inputs.push({ name: 'logits_from', dataType: DataType.INT64, shape: [1] });
+  // The first position whose next token's log-probability token_logprobs gives (0 when a prompt is scored;
+  // sequence - 1, none, when generated tokens are checked: a row's log-sum-exp over the vocabulary is not free).
+  g.inputs.push({ name: 'score_from', dataType: DataType.INT64, shape: [1] });
   for (let i = 0; i < config.nLayer; i++) {
     // Keys transposed, so that q k^T reads them as they lie; the buffers' last positions past past_length are unused.
     g.inputs.push({ name: `past_keys_t.${i}`, dataType: DataType.FLOAT, shape: [1, H, Dp, 'capacity'] });
@@ -192,8 +195,8 @@ export async function buildDecoderGraph(
   const minusOne = g.int64s('minus_1', [-1]);
   const rows = g.node('Slice', [logitsAll, 'logits_from', intMax, axis1])[0];
   g.node('Reshape', [rows, g.int64s('logits_shape', [-1, Vt])], { outputs: ['logits'] });
-  const inner = g.node('Slice', [logitsAll, zero, minusOne, axis1])[0];
-  const nextIds = g.node('Slice', ['input_ids', one, intMax, axis1])[0];
+  const inner = g.node('Slice', [logitsAll, 'score_from', minusOne, axis1])[0];
+  const nextIds = g.node('Slice', ['input_ids', g.node('Add', ['score_from', one])[0], intMax, axis1])[0];
   const picked = g.node('GatherElements', [inner, g.node('Unsqueeze', [nextIds, axis2])[0]], { attrs: { axis: { int: 2 } } })[0];
   const norm = g.node('ReduceLogSumExp', [inner], { attrs: { axes: { ints: [2] }, keepdims: { int: 1 } } })[0];
   g.node('Squeeze', [g.node('Sub', [picked, norm])[0], axis2], { outputs: ['token_logprobs'] });
@@ -209,7 +212,7 @@ export async function buildDecoderGraph(
   onProgress?.({ done: config.nLayer + 1, total: config.nLayer + 1 });
 
   g.outputs.push({ name: 'logits', dataType: DataType.FLOAT, shape: ['logit_rows', Vt] });
-  g.outputs.push({ name: 'token_logprobs', dataType: DataType.FLOAT, shape: [1, 'sequence_minus_1'] });
+  g.outputs.push({ name: 'token_logprobs', dataType: DataType.FLOAT, shape: [1, 'scored'] });
   g.outputs.push({ name: 'top_logprobs', dataType: DataType.FLOAT, shape: [1, 'ranked', ALTERNATIVES_K] });
   g.outputs.push({ name: 'top_ids', dataType: DataType.INT32, shape: [1, 'ranked', ALTERNATIVES_K] });
   for (let i = 0; i < config.nLayer; i++) {

@@ -154,7 +154,7 @@ async function propose(source: VerifyingSource, pipeline: GenerationPipeline, sp
   const roomInContext = (pipeline.nPositions ?? Infinity) - source.length - 1;
   const roomInBudget = (pipeline.maxNewTokens ?? Infinity) - kept;
   const k = Math.min(speculation.length.k, roomInContext, roomInBudget);
-  if (k <= 0) return [];
+  if (k <= 0 || !speculation.length.shouldGuess()) return [];
   const guess = await speculation.proposer.propose([...source.ids, pending], k);
   return guess.slice(0, k);
 }

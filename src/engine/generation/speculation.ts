@@ -62,10 +62,15 @@ export class FirstGuess implements Proposer {
 
 /**
  * How many tokens to guess: grows by 2 after a guess accepted whole, shrinks by 1 after one that was not (the rule
- * of Hugging Face's assisted generation), within [1, max].
+ * of Hugging Face's assisted generation), within [1, max]. A single guessed token rejected outright pauses the
+ * guessing for 4 steps, then 8, ... up to 64 while it keeps failing (an accepted guess ends the pauses): a check
+ * costs more than a step, so text the proposer cannot follow is decoded plainly. It depends only on the tokens,
+ * so a seed still reproduces a sample.
  */
 export class AdaptiveLength {
   private current: number;
+  private pause = 0;
+  private idle = 0;
 
   constructor(
     readonly max = 8,
@@ -78,7 +83,19 @@ export class AdaptiveLength {
     return this.current;
   }
 
+  /** Whether to guess at this step; false while a pause lasts (each call counts one step of it). */
+  shouldGuess(): boolean {
+    if (this.idle === 0) return true;
+    this.idle--;
+    return false;
+  }
+
   update(accepted: number, proposed: number): void {
+    if (accepted > 0) this.pause = 0;
+    else if (this.current === 1) {
+      this.pause = this.pause === 0 ? 4 : Math.min(64, 2 * this.pause);
+      this.idle = this.pause;
+    }
     this.current = accepted === proposed ? Math.min(this.max, this.current + 2) : Math.max(1, this.current - 1);
   }
 }
