@@ -1,6 +1,6 @@
 // codegen-mt: the command line over the same engine and session code as the extension.
 import { LocalEngine } from '../engine/localEngine';
-import type { Engine, GenerateResult, PromptContext, StopMode } from '../protocol/engine';
+import { describeSpeculation, type Engine, type GenerateResult, type PromptContext, type StopMode } from '../protocol/engine';
 import { EngineError } from '../protocol/errors';
 import { splitHistory } from '../session/editorContext';
 import { runMultiTurn, type CompletedTurn } from '../session/multiTurn';
@@ -115,7 +115,7 @@ function summaryLine(result: GenerateResult): string {
   const t = result.timings;
   const rate = t.decodeMs > 0 ? (t.decodeTokens / (t.decodeMs / 1000)).toFixed(1) : '-';
   const s = result.speculation;
-  const guesses = s && s.proposed > 0 ? `, ${s.proposer}: ${s.accepted}/${s.proposed} guessed tokens accepted` : '';
+  const guesses = s && s.proposed > 0 ? `, ${describeSpeculation(s)}` : '';
   return `[${result.ids.length} tokens, stop: ${result.stopReason}, prompt ${result.promptTokens} tokens, first token ${t.timeToFirstTokenMs.toFixed(0)} ms, ${rate} tokens/s, seed ${result.seed}${guesses}]`;
 }
 

@@ -223,6 +223,11 @@ export interface SpeculationReport {
   readonly accepted: number;
 }
 
+/** What speculative decoding did, in words: `lookup: 12 of 30 guessed tokens accepted in 9 checks`. */
+export function describeSpeculation(s: SpeculationReport): string {
+  return `${s.proposer}: ${s.accepted} of ${s.proposed} guessed tokens accepted in ${s.verifies} checks`;
+}
+
 export interface PerplexityRequest {
   readonly context: PromptContext;
 }

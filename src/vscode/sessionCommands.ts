@@ -4,6 +4,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { RECOMMENDED_MODEL } from '../download/recommendedModel';
+import { describeSpeculation } from '../protocol/engine';
 import type { FromWebview } from '../protocol/webview';
 import type { PanelPort } from '../session/ports';
 import type { SessionStore } from '../session/sessionStore';
@@ -67,7 +68,7 @@ export async function handlePanelMessage(flow: TurnFlow, message: FromWebview): 
 /** The log line of a finished generation. */
 function describeGeneration(g: GenerationInfo): string {
   const s = g.speculation;
-  const guesses = s ? `, ${s.proposer}: ${s.accepted} of ${s.proposed} guessed tokens accepted in ${s.verifies} checks` : '';
+  const guesses = s ? `, ${describeSpeculation(s)}` : '';
   return `Turn ${g.turnId}: ${g.stopReason}, ${g.tokens} tokens, seed ${g.seed}, ${g.promptTokens} context tokens (${g.reusedTokens} reused, ${g.droppedTurns} turns dropped), ${Math.round(g.totalMs ?? 0)} ms${guesses}`;
 }
 

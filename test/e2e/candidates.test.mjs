@@ -4,19 +4,13 @@
 // and Accept inserts the one shown. Screenshot: turn-candidates (.test-cache/e2e/screenshots/; docs/ with
 // CODEGEN_MT_UPDATE_SCREENSHOTS=1). Skipped without a Python that has numpy and pandas. On a failure:
 // .test-cache/failures/candidates--<test>/.
-import { spawnSync } from 'node:child_process';
 import { after, before, test } from 'node:test';
-import { assert, e2eSuite } from './harness.mjs';
-
-const PYTHON_OK = ['python3', '/usr/bin/python3'].some((p) => spawnSync(p, ['-c', 'import numpy, pandas'], { stdio: 'ignore' }).status === 0);
+import { assert, e2eSuite, skipWithoutPython } from './harness.mjs';
 
 const suite = e2eSuite('candidates', { settings: { 'codegenMt.maxNewTokens': 12 }, docs: ['turn-candidates'] }, { test, before, after });
 
 suite.test('the Candidates control, three candidates run and ranked, another shown, the shown one accepted', async (vscode, t) => {
-  if (!PYTHON_OK) {
-    t.skip('no python3 with numpy and pandas');
-    return;
-  }
+  if (skipWithoutPython(t)) return;
   await vscode.openFile('example.py');
   await vscode.openPanel();
   await vscode.widenSideBar();

@@ -17,6 +17,7 @@
 // - docs/*.png                       the README's screenshots: copied from .test-cache/e2e/screenshots when the
 //                                    suite passed AND CODEGEN_MT_UPDATE_SCREENSHOTS=1 (so CI never dirties git)
 import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
@@ -392,6 +393,21 @@ export function e2eSuite(suite, { settings = {}, files, docs = [] } = {}, { test
       });
     },
   };
+}
+
+let pythonOkCache;
+
+/** Whether a python3 here has numpy and pandas (the benchmarks' programs need them); asked once, when first wanted. */
+export function pythonOk() {
+  pythonOkCache ??= ['python3', '/usr/bin/python3'].some((p) => spawnSync(p, ['-c', 'import numpy, pandas'], { stdio: 'ignore' }).status === 0);
+  return pythonOkCache;
+}
+
+/** Skips the test `t` when no python3 here has numpy and pandas: `if (skipWithoutPython(t)) return;`. */
+export function skipWithoutPython(t) {
+  if (pythonOk()) return false;
+  t.skip('no python3 with numpy and pandas');
+  return true;
 }
 
 export { assert, sleep };

@@ -3,19 +3,13 @@
 // the file is given code that works and the panel's Run button shows what it printed. Screenshot: turn-run
 // (.test-cache/e2e/screenshots/; docs/ with CODEGEN_MT_UPDATE_SCREENSHOTS=1). Skipped without a Python that has
 // numpy and pandas. On a failure: .test-cache/failures/programRun--<test>/.
-import { spawnSync } from 'node:child_process';
 import { after, before, test } from 'node:test';
-import { assert, e2eSuite } from './harness.mjs';
-
-const PYTHON_OK = ['python3', '/usr/bin/python3'].some((p) => spawnSync(p, ['-c', 'import numpy, pandas'], { stdio: 'ignore' }).status === 0);
+import { assert, e2eSuite, skipWithoutPython } from './harness.mjs';
 
 const suite = e2eSuite('programRun', { settings: { 'codegenMt.run.afterAccept': true, 'codegenMt.maxNewTokens': 16 }, docs: ['turn-run'] }, { test, before, after });
 
 suite.test('an accepted turn runs after consent; Run shows what the program printed', async (vscode, t) => {
-  if (!PYTHON_OK) {
-    t.skip('no python3 with numpy and pandas');
-    return;
-  }
+  if (skipWithoutPython(t)) return;
   await vscode.openFile('example.py');
   await vscode.openPanel();
   await vscode.widenSideBar();

@@ -7,7 +7,7 @@ import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
 import type { CandidatesView, TurnView } from '../../src/protocol/webview';
 import type { CodegenMtApi } from '../../src/vscode/testApi';
-import { codegenApi, HEADER, noPython, openPython, setSetting, stopGenerating } from './helpers';
+import { HEADER, openPython, useSandboxSuite } from './helpers';
 
 /** Resolves with the turn's candidates once their ranking has ended. */
 function rankedCandidates(api: CodegenMtApi, turnId: string): Promise<CandidatesView> {
@@ -23,29 +23,11 @@ function rankedCandidates(api: CodegenMtApi, turnId: string): Promise<Candidates
 }
 
 suite('candidates per turn, ranked by running them', () => {
-  let api: CodegenMtApi;
-
-  suiteSetup(async function () {
-    const missing = noPython();
-    if (missing) {
-      console.log(`${process.env.CODEGEN_MT_TEST_LOG_TAG ?? ''}    SKIPPED: ${missing}`);
-      this.skip();
-    }
-    api = await codegenApi();
-    await stopGenerating(api);
-    await vscode.commands.executeCommand('codegenMt.allowProgramRuns');
-    await setSetting('maxNewTokens', 8);
-    await setSetting('candidatesPerTurn', 3);
-  });
-
-  suiteTeardown(async () => {
-    await vscode.commands.executeCommand('codegenMt.stopProgramRuns');
-    await setSetting('candidatesPerTurn', undefined);
-    await setSetting('maxNewTokens', undefined);
-  });
+  const sandboxApi = useSandboxSuite({ maxNewTokens: 8, candidatesPerTurn: 3 });
 
   test('three candidates run in the sandbox, ranked by the rule, the best shown; Accept inserts the one shown', async function () {
     this.timeout(120_000);
+    const api = sandboxApi();
     const editor = await openPython('candidates.py', `${HEADER}values = [1, 2, 3]\n`);
     const id = await vscode.commands.executeCommand<string>('codegenMt.submitPrompt', 'Print the sum of the values.');
     const ranked = rankedCandidates(api, id);

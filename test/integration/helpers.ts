@@ -1,3 +1,4 @@
+/// <reference types="mocha" />
 // Shared by the integration suites: the extension's test API, settings, the editor documents the turns go into.
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
@@ -89,4 +90,38 @@ export function noPython(): string | undefined {
   } catch (err) {
     return (err as Error).message;
   }
+}
+
+/**
+ * The setup and teardown of a suite whose programs run in the sandbox, registered with Mocha's suiteSetup and
+ * suiteTeardown: the suite is skipped (with a SKIPPED line in the log) when no Python can run the programs;
+ * otherwise program runs are allowed ("Allow Program Runs") and `settings` are set, in their order. The teardown
+ * stops program runs, sets `restore` (settings a test changed, back to the value the suite leaves them at), then
+ * removes `settings`, in the reverse order. Returns a getter for the extension's test API (after the setup).
+ */
+export function useSandboxSuite(settings: Readonly<Record<string, unknown>>, restore: Readonly<Record<string, unknown>> = {}): () => CodegenMtApi {
+  let api: CodegenMtApi | undefined;
+
+  suiteSetup(async function () {
+    const missing = noPython();
+    if (missing) {
+      console.log(`${process.env.CODEGEN_MT_TEST_LOG_TAG ?? ''}    SKIPPED: ${missing}`);
+      this.skip();
+    }
+    api = await codegenApi();
+    await stopGenerating(api);
+    await vscode.commands.executeCommand('codegenMt.allowProgramRuns');
+    for (const [key, value] of Object.entries(settings)) await setSetting(key, value);
+  });
+
+  suiteTeardown(async () => {
+    await vscode.commands.executeCommand('codegenMt.stopProgramRuns');
+    for (const [key, value] of Object.entries(restore)) await setSetting(key, value);
+    for (const key of Object.keys(settings).reverse()) await setSetting(key, undefined);
+  });
+
+  return () => {
+    assert.ok(api, 'the suite was set up');
+    return api;
+  };
 }

@@ -7,7 +7,7 @@ import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
 import type { ProgramRunView, TurnView } from '../../src/protocol/webview';
 import type { CodegenMtApi } from '../../src/vscode/testApi';
-import { codegenApi, HEADER, noPython, openPython, setSetting, stopGenerating } from './helpers';
+import { HEADER, openPython, setSetting, useSandboxSuite } from './helpers';
 
 /** Resolves with the turn's run once one in `states` is published for it. */
 function nextRun(api: CodegenMtApi, turnId: string, states: readonly string[]): Promise<ProgramRunView> {
@@ -33,28 +33,12 @@ async function setTurnCode(editor: vscode.TextEditor, prompt: string, code: stri
 }
 
 suite('running the program so far (sandbox)', () => {
-  let api: CodegenMtApi;
-
-  suiteSetup(async function () {
-    const missing = noPython();
-    if (missing) {
-      console.log(`${process.env.CODEGEN_MT_TEST_LOG_TAG ?? ''}    SKIPPED: ${missing}`);
-      this.skip();
-    }
-    api = await codegenApi();
-    await stopGenerating(api);
-    await vscode.commands.executeCommand('codegenMt.allowProgramRuns');
-    await setSetting('maxNewTokens', 8);
-  });
-
-  suiteTeardown(async () => {
-    await vscode.commands.executeCommand('codegenMt.stopProgramRuns');
-    await setSetting('run.afterAccept', false);
-    await setSetting('maxNewTokens', undefined);
-  });
+  // run.afterAccept is turned on by the test; the teardown turns it off.
+  const sandboxApi = useSandboxSuite({ maxNewTokens: 8 }, { 'run.afterAccept': false });
 
   test('after an accept the program runs; Run Program shows its output, then an exception with its line and turn', async function () {
     this.timeout(90_000);
+    const api = sandboxApi();
     await setSetting('run.afterAccept', true);
     const editor = await openPython('runs.py', HEADER);
     const id = await vscode.commands.executeCommand<string>('codegenMt.submitPrompt', 'Compute the answer.');

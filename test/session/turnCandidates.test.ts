@@ -15,8 +15,10 @@ const viewsOf = (h: Harness, turnId: string): TurnView[] =>
   h.posted.filter((m): m is Extract<ToWebview, { type: 'turn' }> => m.type === 'turn' && m.turn.id === turnId).map((m) => m.turn);
 const candidatesOf = (h: Harness, turnId: string): CandidatesView | undefined => viewsOf(h, turnId).at(-1)?.candidates;
 
+type RunAnswer = 'ran' | 'raised' | 'timed-out' | undefined;
+
 /** Answers the program port's calls in order, with the given statuses, as they come. */
-function answerRuns(program: ScriptedProgram, statuses: readonly ('ran' | 'raised' | 'timed-out' | undefined)[]): () => void {
+function answerRuns(program: ScriptedProgram, statuses: readonly RunAnswer[]): () => void {
   let answered = 0;
   const timer = setInterval(() => {
     while (answered < program.calls.length && answered < statuses.length) {
@@ -30,12 +32,21 @@ function answerRuns(program: ScriptedProgram, statuses: readonly ('ran' | 'raise
   return () => clearInterval(timer);
 }
 
-test('three candidates: sampled with consecutive seeds, each run as the program with it accepted, the one that ran shown', async () => {
+/**
+ * A harness with a scripted program port whose turns sample `candidatesPerTurn` candidates; with `statuses`, the
+ * program's runs are answered with them as they come until `stop()` (without, `stop()` does nothing).
+ */
+function candidatesHarness(candidatesPerTurn: number, statuses?: readonly RunAnswer[]): { program: ScriptedProgram; h: Harness; stop: () => void } {
   const program = new ScriptedProgram();
   const h = makeHarness({ model, program });
-  const stop = answerRuns(program, ['raised', 'ran', 'timed-out']);
+  const stop = statuses ? answerRuns(program, statuses) : () => {};
+  h.settings.candidatesPerTurn = candidatesPerTurn;
+  return { program, h, stop };
+}
+
+test('three candidates: sampled with consecutive seeds, each run as the program with it accepted, the one that ran shown', async () => {
+  const { program, h, stop } = candidatesHarness(3, ['raised', 'ran', 'timed-out']);
   try {
-    h.settings.candidatesPerTurn = 3;
     h.editor.text = 'import math\n';
     const id = (await h.flow.submit('Divide.'))!;
     await h.waitFor(id, ['proposed']);
@@ -74,10 +85,8 @@ test('three candidates: sampled with consecutive seeds, each run as the program 
 });
 
 test('a candidate the user picks stays shown after the ranking; accept takes the one the panel showed; the candidates go', async () => {
-  const program = new ScriptedProgram();
-  const h = makeHarness({ model, program });
+  const { program, h } = candidatesHarness(2);
   try {
-    h.settings.candidatesPerTurn = 2;
     const id = (await h.flow.submit('Pick one.'))!;
     await h.waitFor(id, ['proposed']);
     await until(() => program.calls.length === 1, 'the first run');
@@ -107,11 +116,8 @@ test('a candidate the user picks stays shown after the ranking; accept takes the
 });
 
 test('runs not agreed to: no flags, ranked by mean log-probability; Stop while sampling keeps the candidates sampled', async () => {
-  const program = new ScriptedProgram();
-  const h = makeHarness({ model, program });
-  const stop = answerRuns(program, [undefined]);
+  const { program, h, stop } = candidatesHarness(3, [undefined]);
   try {
-    h.settings.candidatesPerTurn = 3;
     const id = (await h.flow.submit('Rank by probability.'))!;
     await h.waitFor(id, ['proposed']);
     await until(() => candidatesOf(h, id)?.ranking === false, 'the end of the ranking');
@@ -138,12 +144,9 @@ test('runs not agreed to: no flags, ranked by mean log-probability; Stop while s
 });
 
 test('candidates and their runs are saved with the session and come back after a restart', async () => {
-  const program = new ScriptedProgram();
-  const h = makeHarness({ model, program });
-  const stop = answerRuns(program, ['raised', 'ran']);
+  const { program, h, stop } = candidatesHarness(2, ['raised', 'ran']);
   let restarted: Harness | undefined;
   try {
-    h.settings.candidatesPerTurn = 2;
     const id = (await h.flow.submit('Keep them.'))!;
     await h.waitFor(id, ['proposed']);
     await until(() => candidatesOf(h, id)?.ranking === false && program.calls.length === 2, 'the ranking');
