@@ -38,7 +38,6 @@ export async function optimizeCommand(args: string[], io: Io): Promise<void> {
   } else if (typeof values.out === 'string') {
     modelDir = checkedFolder(values.model);
     file = await compileModel(modelDir, precision, path.resolve(values.out), onProgress, signal);
-    file = await compileModel(modelDir, precision, path.resolve(values.out), onProgress);
   } else {
     modelDir = checkedFolder(values.model);
     const cacheRoot = typeof values.cache === 'string' ? path.resolve(values.cache) : defaultCacheRoot();
