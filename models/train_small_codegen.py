@@ -80,6 +80,7 @@ from onnx import TensorProto, helper  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import make_tiny_codegen as tiny  # noqa: E402  (the architecture and exporters, reused as they are)
+from training.pack import node_json  # noqa: E402  (Node's tokenizer, JSON mode: one helper for both recipes)
 
 ROOT = tiny.ROOT
 VALID_VOCAB = tiny.VALID_VOCAB  # 50295
@@ -139,18 +140,6 @@ def list_corpus(stdlib):
 
 def is_heldout(rel):
     return hashlib.sha1(rel.encode("utf-8")).hexdigest().startswith("0")
-
-
-def node_json(tokenizer, request):
-    """Encodes/decodes through tokenize_corpus.mjs (JSON mode)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        src, dst = os.path.join(tmp, "in.json"), os.path.join(tmp, "out.json")
-        with open(src, "w") as f:
-            json.dump(request, f)
-        subprocess.run(["node", os.path.join(ROOT, "models", "tokenize_corpus.mjs"), "--tokenizer", tokenizer,
-                        "--json", src, "--out", dst], check=True)
-        with open(dst) as f:
-            return json.load(f)
 
 
 def tokenize_corpus(files, out_dir, tokenizer):
