@@ -137,18 +137,23 @@ def cmd_self_check(args):
 
 
 def cmd_smoke(args):
-    """pack -> train (smoke preset) -> export -> card, on CPU, from a corpus folder."""
+    """pack -> train (smoke preset) -> export -> card, on CPU, from a corpus folder: each step parsed by its own
+    subcommand's parser, so that the smoke run uses the same defaults as a real one."""
     pack = os.path.join(args.out, "pack")
     run = os.path.join(args.out, "run")
     export = os.path.join(args.out, "export")
-    common = dict(seed=args.seed)
-    cmd_pack(argparse.Namespace(corpus=args.corpus, out=pack, tokenizer=args.tokenizer, broad_tokens=300_000, validation_tokens=40_000,
-                                turns_tokens=60_000, turns_validation_tokens=20_000, max_mib=28, copyleft="exclude", **common))
-    cmd_train(train_args(["--pack", pack, "--out", run, "--preset", "smoke", "--steps", str(args.steps), "--seed", str(args.seed)]))
-    cmd_export(argparse.Namespace(transfer=os.path.join(run, "transfer"), pack=pack, out=export, name=MODEL_NAME + "-smoke",
-                                  precisions="fp32,int8,int4", ship="int4", engine=args.engine))
-    cmd_card(argparse.Namespace(export=export, name=MODEL_NAME + "-smoke", corpus_summary=os.path.join(args.corpus, "summary.json"),
-                                mtpb=None, humaneval=None, ship="int4"))
+    name = MODEL_NAME + "-smoke"
+    seed = ["--seed", str(args.seed)]
+    for argv in (
+        ["pack", "--corpus", args.corpus, "--out", pack, "--tokenizer", args.tokenizer, *seed, "--broad-tokens", "300000",
+         "--validation-tokens", "40000", "--turns-tokens", "60000", "--turns-validation-tokens", "20000"],
+        ["train", "--pack", pack, "--out", run, "--preset", "smoke", "--steps", str(args.steps), *seed],
+        ["export", "--transfer", os.path.join(run, "transfer"), "--pack", pack, "--out", export, "--name", name,
+         "--engine", args.engine],
+        ["card", "--export", export, "--name", name, "--corpus-summary", os.path.join(args.corpus, "summary.json")],
+    ):
+        step = parser().parse_args(argv)
+        step.func(step)
 
 
 def add_train_options(p):
@@ -172,13 +177,7 @@ def add_train_options(p):
         p.add_argument(f"--{name}", type=kind, default=None, help="override the preset's")
 
 
-def train_args(argv):
-    p = argparse.ArgumentParser()
-    add_train_options(p)
-    return p.parse_args(argv)
-
-
-def main(argv=None):
+def parser():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("pack")
@@ -224,7 +223,11 @@ def main(argv=None):
     s.set_defaults(func=cmd_smoke)
     s = sub.add_parser("self-check")
     s.set_defaults(func=cmd_self_check)
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
     args.func(args)
 
 
