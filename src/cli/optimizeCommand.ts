@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { findCheckpoint } from '../engine/checkpoint/checkpointFolder';
 import { SALESFORCE_SHAPES, salesforceShape } from '../engine/checkpoint/salesforceModels';
 import { compileModel, compileRandomModel, defaultCacheRoot, ensureCompiled, isPrecision } from '../engine/compiler/compile';
-import { PRECISIONS } from '../engine/compiler/graphBuilder';
+import { EMBEDDING_PRECISIONS, PRECISIONS, type EmbeddingPrecision } from '../engine/compiler/graphBuilder';
 import { readCodeGenConfig, resolveModelFolder } from '../engine/modelFolder';
 import { interruptSignal, progressPrinter, type Io, parse, UsageError } from './common';
 
@@ -14,15 +14,22 @@ export const OPTIMIZE_USAGE = `  optimize    --model DIR --variant fp32|fp16|int
                                                         folder (pytorch_model.bin, model.safetensors, sharded),
                                                         into a fused graph (into the cache that loading uses, or
                                                         into --out)
+              --embedding int8 --out DIR                int8 embedding rows instead of fp16 (half the size of
+                                                        a small model's largest table)
               --random-shape 350M|2B|6B|16B --variant V --out DIR
                                                         random weights in a Salesforce checkpoint's shape (for
                                                         the scale benchmarks)
 `;
 
 export async function optimizeCommand(args: string[], io: Io): Promise<void> {
-  const values = parse(args, { out: { type: 'string' }, cache: { type: 'string' }, 'random-shape': { type: 'string' } });
+  const values = parse(args, { out: { type: 'string' }, cache: { type: 'string' }, 'random-shape': { type: 'string' }, embedding: { type: 'string' } });
   const precision = typeof values.variant === 'string' ? values.variant : 'int8';
   if (!isPrecision(precision)) throw new UsageError(`--variant must be one of ${PRECISIONS.join(', ')}, got "${precision}"`);
+  const embedding = typeof values.embedding === 'string' ? values.embedding : 'fp16';
+  if (!isEmbeddingPrecision(embedding)) throw new UsageError(`--embedding must be one of ${EMBEDDING_PRECISIONS.join(', ')}, got "${embedding}"`);
+  if (embedding !== 'fp16' && precision === 'fp32') throw new UsageError(`--embedding ${embedding} goes with --variant fp16, int8 or int4, not fp32 (the exact reference)`);
+  // The cache holds what loading compiles by itself (fp16 embeddings); another embedding is a file of its own.
+  if (embedding !== 'fp16' && typeof values.out !== 'string') throw new UsageError(`--embedding ${embedding} needs --out DIR (the cache holds only what loading compiles)`);
   const started = performance.now();
   const onProgress = progressPrinter(io);
   const signal = interruptSignal();
@@ -32,12 +39,12 @@ export async function optimizeCommand(args: string[], io: Io): Promise<void> {
     const shape = salesforceShape(values['random-shape']);
     if (!shape) throw new UsageError(`--random-shape must be one of ${SALESFORCE_SHAPES.map((s) => s.name).join(', ')}, got "${values['random-shape']}"`);
     if (typeof values.out !== 'string') throw new UsageError('--random-shape needs --out DIR (random weights never go to the cache)');
-    file = await compileRandomModel(shape, precision, path.resolve(values.out), onProgress, signal);
+    file = await compileRandomModel(shape, precision, path.resolve(values.out), { onProgress, signal, embedding });
   } else if (typeof values.model !== 'string') {
     throw new UsageError('give the model folder to compile with --model DIR');
   } else if (typeof values.out === 'string') {
     modelDir = checkedFolder(values.model);
-    file = await compileModel(modelDir, precision, path.resolve(values.out), onProgress, signal);
+    file = await compileModel(modelDir, precision, path.resolve(values.out), { onProgress, signal, embedding });
   } else {
     modelDir = checkedFolder(values.model);
     const cacheRoot = typeof values.cache === 'string' ? path.resolve(values.cache) : defaultCacheRoot();
@@ -57,4 +64,8 @@ function checkedFolder(dir: string): string {
   if (fs.existsSync(path.join(modelDir, 'onnx')) || !findCheckpoint(modelDir)) return resolveModelFolder(modelDir).modelDir;
   readCodeGenConfig(modelDir);
   return modelDir;
+}
+
+function isEmbeddingPrecision(value: string): value is EmbeddingPrecision {
+  return (EMBEDDING_PRECISIONS as readonly string[]).includes(value);
 }

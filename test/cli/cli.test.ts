@@ -228,6 +228,27 @@ test('optimize compiles a published folder into a loadable one; generate on it g
   assert.match(bad.stderr, /--variant must be one of fp32, fp16, int8, int4, got "int3"/);
 });
 
+test('optimize --embedding int8: a smaller folder that generates; bad combinations get one line each', async () => {
+  const model = path.join(ROOT, 'models', 'codegen-tiny-random');
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'codegen-optimized-'));
+  const r = await cli(['optimize', '--model', model, '--variant', 'int4', '--embedding', 'int8', '--out', out, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const plain = await cli(['optimize', '--model', model, '--variant', 'int4', '--out', fs.mkdtempSync(path.join(os.tmpdir(), 'codegen-optimized-')), '--json']);
+  assert.ok(JSON.parse(r.stdout).bytes < JSON.parse(plain.stdout).bytes, 'the int8 table is smaller than the fp16 one');
+  const generated = await cli(['generate', '--model', out, '--prompt', 'def f(x):', '--temperature', '0', '--max-new-tokens', '8', '--json']);
+  assert.equal(generated.code, 0, generated.stderr);
+  assert.equal(JSON.parse(generated.stdout).ids.length, 8);
+  for (const [args, message] of [
+    [['--variant', 'int4', '--embedding', 'int4', '--out', out], /--embedding must be one of fp16, int8, got "int4"/],
+    [['--variant', 'fp32', '--embedding', 'int8', '--out', out], /--embedding int8 goes with --variant fp16, int8 or int4, not fp32/],
+    [['--variant', 'int4', '--embedding', 'int8'], /--embedding int8 needs --out DIR/],
+  ] as const) {
+    const bad = await cli(['optimize', '--model', model, ...args]);
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(bad.stderr, message);
+  }
+});
+
 test('generate --speculate: off, lookup and a draft folder give the same greedy text; the JSON says what was guessed', async () => {
   const base = ['generate', '--prompt', 'total = 0\ntotal = total + 1\ntotal = total + 1\n', '--max-new-tokens', '24', '--temperature', '0', '--stop', 'none', '--json'];
   const off = JSON.parse((await cli([...base, '--speculate', 'off'])).stdout);

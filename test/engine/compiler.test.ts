@@ -11,7 +11,7 @@ import { cacheEntryDir, compileModel, ensureCompiled, type CompileProgress } fro
 import type { Precision } from '../../src/engine/compiler/graphBuilder';
 import { DataType, GraphWriter, writeOnnxModel } from '../../src/engine/compiler/onnxFormat';
 import { fields, fieldString, ProtoWriter } from '../../src/engine/compiler/protobuf';
-import { quantizeBlockwise } from '../../src/engine/compiler/quantize';
+import { quantizeBlockwise, quantizeRowsSymmetric } from '../../src/engine/compiler/quantize';
 import { CompiledDecoder } from '../../src/engine/compiledDecoder';
 import { surprisalOf } from '../../src/engine/decoder';
 import { readCodeGenConfig } from '../../src/engine/modelFolder';
@@ -55,6 +55,14 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   let d = 0;
   for (let i = 0; i < V; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
   return d;
+}
+
+/** The logits' standard deviation: what a logit error is measured against. */
+function spread(logits: Float32Array): number {
+  const mean = logits.reduce((a, b) => a + b, 0) / V;
+  let sum = 0;
+  for (let i = 0; i < V; i++) sum += (logits[i] - mean) ** 2;
+  return Math.sqrt(sum / V);
 }
 
 for (const stem of ['model', 'decoder_model_merged']) {
@@ -114,10 +122,6 @@ test('quantized graphs stay within their tolerances of fp32 (bundled model)', as
   const fp32 = await compiled('fp32');
   const expected = (await fp32.feed(ids, true)).logits;
   await fp32.dispose();
-  let spread = 0;
-  const mean = expected.reduce((a, b) => a + b, 0) / V;
-  for (let i = 0; i < V; i++) spread += (expected[i] - mean) ** 2;
-  spread = Math.sqrt(spread / V);
   // Largest logit error as a share of the logits' standard deviation. The bundled model's random weights are
   // drawn wide on purpose (its greedy choices must be fragile), which 4 bits resolve badly; quality on a trained
   // model is measured by bench/quality.ts (README: precisions). Measured here: fp16 0.003, int8 0.083, int4 0.73.
@@ -125,11 +129,42 @@ test('quantized graphs stay within their tolerances of fp32 (bundled model)', as
   for (const precision of ['fp16', 'int8', 'int4'] as const) {
     const decoder = await compiled(precision);
     const { logits } = await decoder.feed(ids, true);
-    const relative = maxAbsDiff(logits, expected) / spread;
+    const relative = maxAbsDiff(logits, expected) / spread(expected);
     assert.ok(relative < tolerance[precision], `${precision}: largest logit error ${relative.toFixed(4)} of the spread`);
     assert.ok(relative > 0 || precision === 'fp16', `${precision} is really quantized`);
     await decoder.dispose();
   }
+});
+
+test('an int8 embedding: each row within half a step of its scale, and the graph within a small error of the fp16 embedding\'s', async () => {
+  const rows = Float32Array.of(0.5, -1.27, 0.003, 0, 0, 0, 2e-6, -3e-6, 1e-6);
+  const { codes, scales } = quantizeRowsSymmetric(rows, 3, 3);
+  assert.deepEqual(Array.from(codes.slice(0, 3)), [50, -127, 0]);
+  assert.deepEqual(Array.from(codes.slice(3, 6)), [0, 0, 0], 'an all-zero row');
+  for (let i = 0; i < rows.length; i++) {
+    const scale = scales[Math.floor(i / 3)];
+    assert.ok(Math.abs(codes[i] * scale - rows[i]) <= scale / 2 + 1e-12, `value ${i}`);
+  }
+
+  const ids = reference.input_ids;
+  const fp16Decoder = await compiled('fp16');
+  const expected = (await fp16Decoder.feed(ids, true)).logits;
+  await fp16Decoder.dispose();
+  const fp16File = await compileModel(MODEL_DIR, 'fp16', tempDir());
+  const int8File = await compileModel(MODEL_DIR, 'fp16', tempDir(), { embedding: 'int8' });
+  const bytes = (file: string): number => fs.statSync(file).size + fs.statSync(`${file}.data`).size;
+  // The table's rows at one byte each plus a 4-byte scale, instead of two bytes each.
+  const saved = V * config.nEmbd * 2 - V * (config.nEmbd + 4);
+  assert.ok(Math.abs(bytes(fp16File) - bytes(int8File) - saved) < 1000, `${bytes(fp16File)} -> ${bytes(int8File)}, ${saved} saved`);
+  const marker = JSON.parse(fs.readFileSync(path.join(path.dirname(path.dirname(int8File)), 'config.json'), 'utf8')).codegen_mt_compiled;
+  assert.equal(marker.embedding, 'int8');
+  const decoder = await CompiledDecoder.open(int8File, config);
+  const { logits } = await decoder.feed(ids, true);
+  await decoder.dispose();
+  const relative = maxAbsDiff(logits, expected) / spread(expected);
+  // Only the embedding differs; measured 0.030 of the logits' spread on the bundled model's wide random weights.
+  assert.ok(relative > 0 && relative < 0.06, `largest logit error ${relative.toFixed(4)} of the spread`);
+  await assert.rejects(compileModel(MODEL_DIR, 'fp32', tempDir(), { embedding: 'int8' }), /only with fp16, int8 or int4/);
 });
 
 test('block quantization is laid out as onnxruntime\'s MatMulNBits reads it (4 and 8 bits, a partial last block)', async () => {

@@ -46,6 +46,13 @@ for (const precision of PRECISIONS) {
   });
 }
 
+test('int8 embedding: compiledWeightBytes is every weight the graph builder writes', async () => {
+  const graph = new GraphWriter();
+  await buildDecoderGraph(graph, tiny, new OnnxExportWeights(path.join(MODEL_DIR, 'onnx', 'model.onnx'), tiny), 'int4', undefined, undefined, { embedding: 'int8' });
+  assert.equal(compiledWeightBytes(tiny, 'int4', 'int8'), graph.weightBytes);
+  assert.ok(compiledWeightBytes(tiny, 'int4', 'int8') < compiledWeightBytes(tiny, 'int4'));
+});
+
 test('the 350M shape: fp32 is 4 bytes a parameter, each precision smaller than the one above it, fp16 runs as fp32', () => {
   const params = parameterCount(M350);
   const disk = Object.fromEntries(PRECISIONS.map((p) => [p, compiledWeightBytes(M350, p)]));

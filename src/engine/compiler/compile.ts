@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { EngineError } from '../../protocol/errors';
 import { readCodeGenConfig, type CodeGenConfig } from '../modelFolder';
-import { buildDecoderGraph, PRECISIONS, type Precision } from './graphBuilder';
+import { buildDecoderGraph, PRECISIONS, type EmbeddingPrecision, type GraphOptions, type Precision } from './graphBuilder';
 import { GraphWriter, writeOnnxModel } from './onnxFormat';
 import { checkCheckpoint, CheckpointWeights, findCheckpoint } from '../checkpoint/checkpointFolder';
 import { salesforceConfig, salesforceConfigJson } from '../checkpoint/salesforceModels';
@@ -31,8 +31,16 @@ export interface CompileProgress {
   readonly message: string;
 }
 
+/** How to compile: the graph's options, and progress and cancellation. */
+export interface CompileOptions extends GraphOptions {
+  readonly onProgress?: (p: CompileProgress) => void;
+  readonly signal?: AbortSignal;
+}
+
 export interface CompiledInfo {
   readonly compilerVersion: number;
+  /** Set when the embedding is not the default fp16 (`optimize --embedding int8`). */
+  readonly embedding?: EmbeddingPrecision;
   readonly source: { readonly file: string; readonly size: number; readonly mtimeMs: number };
 }
 
@@ -130,11 +138,11 @@ export function compiledFile(dir: string, precision: Precision): string {
  * a temporary folder and renamed in), so a crash, a cancel or a second process never leaves a half-written model
  * behind. Weights are converted one tensor at a time and streamed to the external data file.
  */
-export async function compileModel(modelDir: string, precision: Precision, outDir: string, onProgress?: (p: CompileProgress) => void, signal?: AbortSignal): Promise<string> {
+export async function compileModel(modelDir: string, precision: Precision, outDir: string, options: CompileOptions = {}): Promise<string> {
   const source = requireCompileSource(modelDir);
   const config = readCodeGenConfig(modelDir);
   const stat = sourceStat(source);
-  onProgress?.({ phase: 'reading', fraction: 0, message: `reading ${path.basename(source.file)} (${(stat.size / 1e6).toFixed(0)} MB)` });
+  options.onProgress?.({ phase: 'reading', fraction: 0, message: `reading ${path.basename(source.file)} (${(stat.size / 1e6).toFixed(0)} MB)` });
   const weights = openWeights(modelDir, source, config);
   const sourceConfig = JSON.parse(fs.readFileSync(path.join(modelDir, 'config.json'), 'utf8')) as Record<string, unknown>;
   return writeCompiledFolder({
@@ -143,12 +151,20 @@ export async function compileModel(modelDir: string, precision: Precision, outDi
     config,
     weights,
     configJson: sourceConfig,
-    info: { compilerVersion: COMPILER_VERSION, source: { file: path.resolve(source.file), size: stat.size, mtimeMs: stat.mtimeMs } },
+    info: {
+      compilerVersion: COMPILER_VERSION,
+      ...embeddingInfo(options),
+      source: { file: path.resolve(source.file), size: stat.size, mtimeMs: stat.mtimeMs },
+    },
+    options,
     copyFrom: modelDir,
     verb: source.kind === 'checkpoint' ? 'converting' : 'compiling',
-    onProgress,
-    signal,
   });
+}
+
+/** The compiled marker names the embedding only when it is not the default. */
+function embeddingInfo(options: GraphOptions): Pick<CompiledInfo, 'embedding'> {
+  return options.embedding && options.embedding !== 'fp16' ? { embedding: options.embedding } : {};
 }
 
 interface CompiledFolderPlan {
@@ -159,16 +175,16 @@ interface CompiledFolderPlan {
   /** The config.json to write (the compiled marker is added). */
   readonly configJson: Record<string, unknown>;
   readonly info: CompiledInfo;
+  readonly options: CompileOptions;
   /** A folder whose tokenizer files are copied along. */
   readonly copyFrom?: string;
   readonly verb: string;
-  readonly onProgress?: (p: CompileProgress) => void;
-  readonly signal?: AbortSignal;
 }
 
 /** Builds the graph in a temporary folder next to the target and renames the finished files in. */
 async function writeCompiledFolder(plan: CompiledFolderPlan): Promise<string> {
-  const { outDir, precision, onProgress } = plan;
+  const { outDir, precision } = plan;
+  const { onProgress, signal, ...graphOptions } = plan.options;
   fs.mkdirSync(path.join(outDir, 'onnx'), { recursive: true });
   const tmp = fs.mkdtempSync(path.join(outDir, '.compiling-'));
   try {
@@ -181,7 +197,8 @@ async function writeCompiledFolder(plan: CompiledFolderPlan): Promise<string> {
         plan.weights,
         precision,
         ({ done, total }) => onProgress?.({ phase: 'building', fraction: 0.1 + (0.85 * done) / total, message: `${plan.verb} ${precision}: ${done} of ${total} layers` }),
-        plan.signal,
+        signal,
+        graphOptions,
       );
     } finally {
       graph.close();
@@ -208,7 +225,7 @@ async function writeCompiledFolder(plan: CompiledFolderPlan): Promise<string> {
  * A compiled folder of random weights in a checkpoint's shape (`codegen-mt optimize --random-shape 2B`): what the
  * scale benchmarks load, since the real checkpoints cannot be downloaded here. Its config.json is Salesforce's.
  */
-export async function compileRandomModel(shape: RandomShape, precision: Precision, outDir: string, onProgress?: (p: CompileProgress) => void, signal?: AbortSignal): Promise<string> {
+export async function compileRandomModel(shape: RandomShape, precision: Precision, outDir: string, options: CompileOptions = {}): Promise<string> {
   const configJson = salesforceConfigJson(shape);
   const config = salesforceConfig(shape);
   return writeCompiledFolder({
@@ -217,10 +234,9 @@ export async function compileRandomModel(shape: RandomShape, precision: Precisio
     config,
     weights: new RandomWeights(config, shape.seed ?? 1),
     configJson: { ...configJson, _name_or_path: `random-${shape.name}` },
-    info: { compilerVersion: COMPILER_VERSION, source: { file: `random:${shape.name}:${shape.seed ?? 1}`, size: 0, mtimeMs: 0 } },
+    info: { compilerVersion: COMPILER_VERSION, ...embeddingInfo(options), source: { file: `random:${shape.name}:${shape.seed ?? 1}`, size: 0, mtimeMs: 0 } },
+    options,
     verb: 'building random',
-    onProgress,
-    signal,
   });
 }
 
@@ -247,7 +263,7 @@ export async function ensureCompiled(
   }
   removeStaleEntries(cacheRoot, dir, path.resolve(source.file));
   try {
-    await compileModel(modelDir, precision, dir, onProgress, signal);
+    await compileModel(modelDir, precision, dir, { onProgress, signal });
   } catch (err) {
     // A failed or cancelled first compile leaves no empty entry behind (other precisions of it are kept).
     if (!PRECISIONS.some((p) => fs.existsSync(compiledFile(dir, p)))) fs.rmSync(dir, { recursive: true, force: true });

@@ -5,7 +5,7 @@
 // figure against real compiled files.
 import type { CodeGenConfig } from '../modelFolder';
 import { PREFILL_CHUNK } from '../contextCache';
-import { BLOCK_SIZE, graphShape, type Precision } from './graphBuilder';
+import { BLOCK_SIZE, graphShape, type EmbeddingPrecision, type Precision } from './graphBuilder';
 
 /** The four matrix products of a block and the lm_head, as [K, N] (in x out) of the compiled graph. */
 function linearShapes(config: CodeGenConfig): [number, number][] {
@@ -38,9 +38,11 @@ function linearBytes(config: CodeGenConfig, precision: Precision): number {
   return linearShapes(config).reduce((n, [K, N]) => n + linearFileBytes(K, N, precision), 0);
 }
 
-/** The embedding table over the tokenizer's rows: fp32 beside fp32 weights, else fp16. */
-function embeddingBytes(config: CodeGenConfig, precision: Precision): number {
-  return graphShape(config).logitsWidth * config.nEmbd * (precision === 'fp32' ? 4 : 2);
+/** The embedding table over the tokenizer's rows: fp32 beside fp32 weights, else fp16, or int8 and a scale a row. */
+function embeddingBytes(config: CodeGenConfig, precision: Precision, embedding: EmbeddingPrecision): number {
+  const rows = graphShape(config).logitsWidth;
+  if (precision === 'fp32') return rows * config.nEmbd * 4;
+  return embedding === 'int8' ? rows * (config.nEmbd + 4) : rows * config.nEmbd * 2;
 }
 
 /** The fp32 vectors: layer norms, fc_in/fc_out and lm_head biases. */
@@ -62,8 +64,8 @@ function tableBytes(config: CodeGenConfig): number {
 }
 
 /** Bytes of every weight of the compiled graph (the .onnx file and its .data together, less the graph's structure). */
-export function compiledWeightBytes(config: CodeGenConfig, precision: Precision): number {
-  return embeddingBytes(config, precision) + linearBytes(config, precision) + vectorBytes(config) + tableBytes(config);
+export function compiledWeightBytes(config: CodeGenConfig, precision: Precision, embedding: EmbeddingPrecision = 'fp16'): number {
+  return embeddingBytes(config, precision, embedding) + linearBytes(config, precision) + vectorBytes(config) + tableBytes(config);
 }
 
 /** The KV buffers for `tokens` positions: keys and values per layer, [H, Dp] per position, fp32. */
@@ -85,7 +87,7 @@ function linearParameters(config: CodeGenConfig): number {
 function residentWeightBytes(config: CodeGenConfig, precision: Precision): number {
   const linear = precision === 'fp16' ? linearBytes(config, 'fp32') : linearBytes(config, precision);
   const prepacked = precision === 'int8' || precision === 'int4' ? (linearParameters(config) / BLOCK_SIZE) * 8 : 0;
-  return embeddingBytes(config, precision) + linear + prepacked + vectorBytes(config) + tableBytes(config);
+  return embeddingBytes(config, precision, 'fp16') + linear + prepacked + vectorBytes(config) + tableBytes(config);
 }
 
 /**

@@ -10,13 +10,25 @@ import { EngineError } from '../../protocol/errors';
 import type { CodeGenConfig } from '../modelFolder';
 import { DataType, GraphWriter } from './onnxFormat';
 import { packQkv, packQkvRows, padHeadInputs, padHeadRows, sliceColumns, transposeBlocked } from './layout';
-import { quantizeRows, toHalf } from './quantize';
+import { quantizeRows, quantizeRowsSymmetric, toHalf } from './quantize';
 import { linearShape, type CodeGenWeights } from './weights';
 import { TOKENIZER_VOCAB_SIZE } from '../tokenizer';
 import { ALTERNATIVES_K } from '../decoder';
 
 export const PRECISIONS = ['fp32', 'fp16', 'int8', 'int4'] as const;
 export type Precision = (typeof PRECISIONS)[number];
+
+/**
+ * How the token embedding is stored beside half or quantized weights: fp16 (the default), or int8 with one fp32
+ * scale per row, which halves the largest tensor of a small model (51,200 rows) for an error of at most half a
+ * step of its row's range (`quantizeRowsSymmetric`).
+ */
+export const EMBEDDING_PRECISIONS = ['fp16', 'int8'] as const;
+export type EmbeddingPrecision = (typeof EMBEDDING_PRECISIONS)[number];
+
+export interface GraphOptions {
+  readonly embedding?: EmbeddingPrecision;
+}
 
 /** MatMulNBits' block: one scale and zero point per this many weights along the input dimension. */
 export const BLOCK_SIZE = 32;
@@ -50,7 +62,10 @@ export async function buildDecoderGraph(
   precision: Precision,
   onProgress?: (p: BuildProgress) => void,
   signal?: AbortSignal,
+  options: GraphOptions = {},
 ): Promise<void> {
+  const embedding = options.embedding ?? 'fp16';
+  if (precision === 'fp32' && embedding !== 'fp16') throw new EngineError('invalid-request', `an ${embedding} embedding goes only with fp16, int8 or int4 weights, not fp32 (the exact reference)`);
   const E = config.nEmbd;
   const H = config.nHead;
   const D = config.headDim;
@@ -82,11 +97,17 @@ export async function buildDecoderGraph(
     g.inputs.push({ name: `past_values.${i}`, dataType: DataType.FLOAT, shape: [1, H, 'capacity', Dp] });
   }
 
-  // Embedding: only the tokenizer's rows; half precision beside quantized weights (its rows are read, not multiplied).
+  // Embedding: only the tokenizer's rows; half precision or int8 beside quantized weights (its rows are read, not
+  // multiplied).
   const wte = weights.embedding().subarray(0, Vt * E);
   let h: string;
   if (precision === 'fp32') {
     h = g.node('Gather', [g.floats('wte', wte, [Vt, E]), 'input_ids'])[0];
+  } else if (embedding === 'int8') {
+    const { codes, scales } = quantizeRowsSymmetric(wte, Vt, E);
+    const table = g.initializer({ name: 'wte', dataType: DataType.INT8, dims: [Vt, E], data: new Uint8Array(codes.buffer, codes.byteOffset, codes.byteLength) });
+    const rows = g.node('Cast', [g.node('Gather', [table, 'input_ids'])[0]], { attrs: { to: { int: DataType.FLOAT } } })[0];
+    h = g.node('Mul', [rows, g.node('Gather', [g.floats('wte_scales', scales, [Vt, 1]), 'input_ids'])[0]])[0];
   } else {
     const table = g.initializer({ name: 'wte', dataType: DataType.FLOAT16, dims: [Vt, E], data: bytesOf(toHalf(wte)) });
     h = g.node('Cast', [g.node('Gather', [table, 'input_ids'])[0]], { attrs: { to: { int: DataType.FLOAT } } })[0];

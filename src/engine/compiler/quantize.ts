@@ -61,6 +61,23 @@ export function quantizeRows(rows: Float32Array, N: number, K: number, bits: 4 |
   return { packed, scales, zeroPoints, blocks };
 }
 
+/**
+ * Symmetric int8 per row: row r's codes times scales[r] give it back, within half of scales[r] = max |row| / 127.
+ * `rows` is [N, K] row-major; an all-zero row gets scale 1 (codes 0).
+ */
+export function quantizeRowsSymmetric(rows: Float32Array, N: number, K: number): { codes: Int8Array; scales: Float32Array } {
+  const codes = new Int8Array(N * K);
+  const scales = new Float32Array(N);
+  for (let n = 0; n < N; n++) {
+    let max = 0;
+    for (let k = n * K; k < (n + 1) * K; k++) max = Math.max(max, Math.abs(rows[k]));
+    const scale = max > 0 ? max / 127 : 1;
+    scales[n] = scale;
+    for (let k = n * K; k < (n + 1) * K; k++) codes[k] = Math.round(rows[k] / scale);
+  }
+  return { codes, scales };
+}
+
 /** quantizeRows of a weight given as MatMul's B, [K, N] row-major (in x out). */
 export function quantizeBlockwise(weight: Float32Array, K: number, N: number, bits: 4 | 8, blockSize: number): BlockQuantized {
   return quantizeRows(transposeBlocked(weight, K, N), N, K, bits, blockSize);
