@@ -116,7 +116,8 @@ def _verify_rows(report):
     rows = ["| precision | files (MB) | prompts identical for all tokens | within tolerance | tolerance (nats) | mean tokens agreed |",
             "| --- | --- | --- | --- | --- | --- |"]
     for p, v in report["precisions"].items():
-        rows.append(f"| {p} | {v['bytes'] / 1e6:.1f} | {v['identical']} / {report['prompts']} | {v['passed']} / {report['prompts']} | "
+        precision = f"{p}, embedding {v['embedding']}" if v.get("embedding") and v["embedding"] != p else p
+        rows.append(f"| {precision} | {v['bytes'] / 1e6:.1f} | {v['identical']} / {report['prompts']} | {v['passed']} / {report['prompts']} | "
                     f"{report['tolerance_nats'][p]} | {v['mean_agreed_tokens']} of {report['new_tokens']} |")
     return "\n".join(rows)
 
@@ -147,7 +148,8 @@ def write_card(out_dir, name, log, report, corpus, examples, mtpb=None, humaneva
                  f"rotary on {cfg['rotary_dim']} dims, MLP {cfg['n_inner'] or 4 * cfg['n_embd']}, {cfg['n_positions']} positions, "
                  f"vocabulary {cfg['vocab_size']}",
         "parameters": f"{log['parameters']:,}",
-        "shipped_precision": shipped_precision,
+        "shipped_precision": shipped_precision + (f" (embedding {report['precisions'][shipped_precision]['embedding']})"
+                                                  if report["precisions"].get(shipped_precision, {}).get("embedding") else ""),
         "shipped_mb": f"{report['precisions'][shipped_precision]['bytes'] / 1e6:.1f}" if shipped_precision in report["precisions"] else "?",
         "tokens": f"{log['tokens']:,}",
         "steps": f"{log['steps']:,}",

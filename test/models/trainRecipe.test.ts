@@ -86,6 +86,7 @@ test('models/train_codegen.py: corpus -> pack -> two-stage training -> compiled 
     assert.equal(verify.passed, true, log);
     assert.equal(verify.precisions.fp32.identical, 20, 'the fp32 graph does not write what PyTorch writes');
     assert.ok(verify.precisions.int4.bytes < verify.precisions.int8.bytes && verify.precisions.int8.bytes < verify.precisions.fp32.bytes);
+    assert.equal(verify.precisions.int4.embedding, 'int8', 'the quantized graphs keep their embedding in int8');
     const shipped = path.join(out, 'export', 'model');
     assert.ok(fs.existsSync(path.join(shipped, 'onnx', 'int4.onnx')));
     const generated = spawnSync(path.join(REPO, 'bin', 'codegen-mt.js'), ['generate', '--model', shipped, '--prompt', '# Add two numbers.\n', '--max-new-tokens', '4', '--json'], { cwd: REPO, encoding: 'utf8', timeout: 120_000 });
