@@ -26,11 +26,11 @@ MP_NUM = tiny.MP_NUM
 # Shapes. "shipped" is the embedded default's: 12 blocks of width 320 (8 heads of 40, since CodeGen splits heads
 # across mp_num = 4; rotary on 16 of each, as codegen-350M rotates 32 of 64), 2048 positions, the real 51200-row
 # vocabulary: 47.6M parameters, 14.7M of them in the blocks (the two 51200-row tables hold the rest). Its int4 graph
-# with an int8 embedding (verify.EMBEDDING) is 37.2 MB (measured; src/engine/compiler/footprint.ts: 37.1 MB of weights),
-# under the 40 MB. With the compiler's default fp16 embedding the same budget held only 8 x 256 (38.5 MB
-# measured, 6.3M parameters in the blocks). 24 blocks of 256 (18.9M in the blocks) would fit too but decode slower:
-# per token, relative to 8 x 256, 12 x 320 takes 1.54x and 24 x 256 2.23x (int4, this project's engine on 2 cores,
-# median of 5 runs of 256 tokens, README). "smoke" is for the CPU test of the recipe.
+# with an int8 embedding (verify.EMBEDDING) is 37.2 MB (measured; src/engine/compiler/footprint.ts: 37.1 MB of
+# weights), under the 40 MB. With the compiler's default fp16 embedding the same budget held only 8 x 256
+# (38.5 MB measured, 6.3M parameters in the blocks). 24 blocks of 256 (18.9M in the blocks) would fit too but decode
+# slower: per token, relative to 8 x 256, 12 x 320 takes 1.54x and 24 x 256 2.23x (int4, this project's engine on 2
+# cores, median of 5 runs of 256 tokens, README). "smoke" is for the CPU test of the recipe.
 SHAPES = {
     "shipped": dict(n_layer=12, n_embd=320, n_head=8, rotary_dim=16),
     "smoke": dict(n_layer=2, n_embd=64, n_head=4, rotary_dim=8),
