@@ -118,7 +118,23 @@ def environment(device):
     return env
 
 
+class TrainClock:
+    """Seconds spent training, banked into state["train_seconds"] before each checkpoint, so that a resumed run adds to
+    what the stopped one spent."""
+
+    def __init__(self, state):
+        self.state, self.since = state, time.time()
+
+    def elapsed(self):
+        return self.state["train_seconds"] + time.time() - self.since
+
+    def bank(self):
+        self.state["train_seconds"] = self.elapsed()
+        self.since = time.time()
+
+
 def train(args):
+    invoked = time.time()  # --minutes is the whole invocation's time: setup, compilation and checkpoints included
     preset = dict(PRESETS[args.preset])
     for key in ("seq", "batch", "lr", "warmup"):
         if getattr(args, key, None) is not None:
@@ -164,7 +180,7 @@ def train(args):
         f"{tokens_per_step:,} tokens a step on {device}{' in bf16' if bf16 else ''}; pack: "
         + ", ".join(f"{n} {s['tokens']:,}" for n, s in streams.meta["streams"].items()))
 
-    started = time.time()
+    clock = TrainClock(state)
     timed_from = None
     last_ckpt = time.time()
     while state["total_steps"] is None or state["step"] < state["total_steps"]:
@@ -195,7 +211,7 @@ def train(args):
             value = loss.item()
             if not math.isfinite(value):
                 raise SystemExit(f"the loss is {value} at step {step}: lower --lr")
-            elapsed = state["train_seconds"] + time.time() - started
+            elapsed = clock.elapsed()
             state["curve"].append(dict(step=step, tokens=step * tokens_per_step, loss=round(value, 4), lr=lr, stage=stage, seconds=round(elapsed, 1)))
             log(f"step {step}{'/' + str(state['total_steps']) if state['total_steps'] else ''} {stage} loss {value:.3f} lr {lr:.2e} {elapsed:.0f} s")
         # --minutes: time TIMED_STEPS steps after a few warm-up ones (compilation, allocator), then fix the count
@@ -206,7 +222,7 @@ def train(args):
                 timed_from = time.time()
             elif step == 3 + TIMED_STEPS:
                 per_step = (time.time() - timed_from) / TIMED_STEPS
-                left = args.minutes * 60 - (time.time() - started) - args.reserve_seconds
+                left = args.minutes * 60 - (time.time() - invoked) - args.reserve_seconds
                 state["total_steps"] = max(state["step"] + 1, state["step"] + int(left / per_step))
                 log(f"{per_step * 1000:.0f} ms a step ({tokens_per_step / per_step:,.0f} tokens/s): {state['total_steps']} steps in --minutes {args.minutes}")
         if state["step"] % preset["eval_every"] == 0:
@@ -214,11 +230,10 @@ def train(args):
         if args.stop_after and state["step"] >= args.stop_after:
             break
         if time.time() - last_ckpt > args.checkpoint_minutes * 60:
-            state["train_seconds"] += time.time() - started
-            started = time.time()
+            clock.bank()
             save_checkpoint(ckpt_path, model, opt, state)
             last_ckpt = time.time()
-    state["train_seconds"] += time.time() - started
+    clock.bank()
     save_checkpoint(ckpt_path, model, opt, state)
     if args.stop_after and state["step"] < (state["total_steps"] or 0):
         log(f"stopped after step {state['step']} (--stop-after); resume with --resume")
