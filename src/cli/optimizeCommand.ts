@@ -4,8 +4,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { findCheckpoint } from '../engine/checkpoint/checkpointFolder';
 import { SALESFORCE_SHAPES, salesforceShape } from '../engine/checkpoint/salesforceModels';
-import { compileModel, compileRandomModel, defaultCacheRoot, ensureCompiled, isPrecision } from '../engine/compiler/compile';
-import { EMBEDDING_PRECISIONS, PRECISIONS, type EmbeddingPrecision } from '../engine/compiler/graphBuilder';
+import { compileModel, compileRandomModel, defaultCacheRoot, ensureCompiled, isEmbeddingPrecision, isPrecision } from '../engine/compiler/compile';
+import { EMBEDDING_PRECISIONS, PRECISIONS } from '../engine/compiler/graphBuilder';
 import { readCodeGenConfig, resolveModelFolder } from '../engine/modelFolder';
 import { interruptSignal, progressPrinter, type Io, parse, UsageError } from './common';
 
@@ -64,8 +64,4 @@ function checkedFolder(dir: string): string {
   if (fs.existsSync(path.join(modelDir, 'onnx')) || !findCheckpoint(modelDir)) return resolveModelFolder(modelDir).modelDir;
   readCodeGenConfig(modelDir);
   return modelDir;
-}
-
-function isEmbeddingPrecision(value: string): value is EmbeddingPrecision {
-  return (EMBEDDING_PRECISIONS as readonly string[]).includes(value);
 }

@@ -147,10 +147,10 @@ test('an int8 embedding: each row within half a step of its scale, and the graph
   }
 
   const ids = reference.input_ids;
-  const fp16Decoder = await compiled('fp16');
+  const fp16File = await compileModel(MODEL_DIR, 'fp16', tempDir());
+  const fp16Decoder = await CompiledDecoder.open(fp16File, config);
   const expected = (await fp16Decoder.feed(ids, true)).logits;
   await fp16Decoder.dispose();
-  const fp16File = await compileModel(MODEL_DIR, 'fp16', tempDir());
   const int8File = await compileModel(MODEL_DIR, 'fp16', tempDir(), { embedding: 'int8' });
   const bytes = (file: string): number => fs.statSync(file).size + fs.statSync(`${file}.data`).size;
   // The table's rows at one byte each plus a 4-byte scale, instead of two bytes each.

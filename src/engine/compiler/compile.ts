@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { EngineError } from '../../protocol/errors';
 import { readCodeGenConfig, type CodeGenConfig } from '../modelFolder';
-import { buildDecoderGraph, PRECISIONS, type EmbeddingPrecision, type GraphOptions, type Precision } from './graphBuilder';
+import { buildDecoderGraph, EMBEDDING_PRECISIONS, PRECISIONS, type EmbeddingPrecision, type GraphOptions, type Precision } from './graphBuilder';
 import { GraphWriter, writeOnnxModel } from './onnxFormat';
 import { checkCheckpoint, CheckpointWeights, findCheckpoint } from '../checkpoint/checkpointFolder';
 import { salesforceConfig, salesforceConfigJson } from '../checkpoint/salesforceModels';
@@ -46,6 +46,10 @@ export interface CompiledInfo {
 
 export function isPrecision(variant: string | undefined): variant is Precision {
   return (PRECISIONS as readonly string[]).includes(variant ?? '');
+}
+
+export function isEmbeddingPrecision(value: string | undefined): value is EmbeddingPrecision {
+  return (EMBEDDING_PRECISIONS as readonly string[]).includes(value ?? '');
 }
 
 /** What a folder can be compiled from: a published fp32 ONNX file, or a checkpoint's weights. */
