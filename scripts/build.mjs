@@ -27,6 +27,7 @@ const nodeEntries = {
   sessionOptions: 'bench/sessionOptions.ts',
   scale: 'bench/scale.ts',
   speculation: 'bench/speculation.ts',
+  shapes: 'bench/shapes.ts',
 };
 const builds = [
   {

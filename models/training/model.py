@@ -29,8 +29,8 @@ MP_NUM = tiny.MP_NUM
 # with an int8 embedding (verify.EMBEDDING) is 37.2 MB (measured; src/engine/compiler/footprint.ts: 37.1 MB of
 # weights), under the 40 MB. With the compiler's default fp16 embedding the same budget held only 8 x 256
 # (38.5 MB measured, 6.3M parameters in the blocks). 24 blocks of 256 (18.9M in the blocks) would fit too but decode
-# slower: per token, relative to 8 x 256, 12 x 320 takes 1.54x and 24 x 256 2.23x (int4, this project's engine on 2
-# cores, median of 5 runs of 256 tokens, README). "smoke" is for the CPU test of the recipe.
+# slower: per token, relative to 8 x 256, 12 x 320 takes 1.77x and 24 x 256 2.58x (`npm run bench:shapes`, int4,
+# 2 cores; README). "smoke" is for the CPU test of the recipe.
 SHAPES = {
     "shipped": dict(n_layer=12, n_embd=320, n_head=8, rotary_dim=16),
     "smoke": dict(n_layer=2, n_embd=64, n_head=4, rotary_dim=8),
